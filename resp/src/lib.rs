@@ -1,0 +1,64 @@
+//! A zero-copy, incremental RESP2 decoder and command encoder over [`bytes`].
+//!
+//! This crate is sans-IO: it owns no sockets, threads or event loops. Callers read
+//! bytes into a [`BytesMut`](bytes::BytesMut), hand it to a [`Decoder`], and get
+//! whole [`Frame`]s back; to send, they build commands in a [`Requests`] queue and
+//! write its chunks (as one buffer or as [`std::io::IoSlice`]s).
+//!
+//! # Grammar (RESP2)
+//!
+//! | first byte | frame | example |
+//! | --- | --- | --- |
+//! | `+` | [`Frame::Simple`] | `+OK\r\n` |
+//! | `-` | [`Frame::Error`] | `-ERR unknown command\r\n` |
+//! | `:` | [`Frame::Integer`] | `:-2\r\n` |
+//! | `$` | [`Frame::Bulk`], or [`Frame::Null`] for `$-1` | `$3\r\nfoo\r\n` |
+//! | `*` | [`Frame::Array`], or [`Frame::NullArray`] for `*-1` | `*1\r\n:1\r\n` |
+//!
+//! # Incremental decoding
+//!
+//! [`Decoder::decode`] returns `Ok(None)` when the buffer does not yet hold a
+//! whole frame; that is the normal "need more bytes" state, never an error, and
+//! the buffer is left untouched. After an incomplete bulk header the decoder
+//! remembers how many bytes the frame needs at least, so a 500 MiB payload that
+//! arrives in 64 KiB reads is not rescanned on every read.
+//!
+//! # Zero copy
+//!
+//! Bulk, simple and error payloads are [`Bytes`](bytes::Bytes) slices of the read
+//! buffer (`split_to(n).freeze()` then `slice(a..b)`): no payload byte is copied
+//! by decoding, and [`Requests::arg_shared`] sends such a slice back out as its own
+//! chunk, so a `DUMP` payload can travel into a `RESTORE` without being moved.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use resp::{Decoder, Frame, Requests};
+//!
+//! let mut decoder = Decoder::new();
+//! let mut buf = BytesMut::from(&b"$5\r\nhel"[..]);
+//! assert_eq!(decoder.decode(&mut buf).unwrap(), None); // incomplete: wait for more
+//! buf.extend_from_slice(b"lo\r\n:-2\r\n");
+//! assert_eq!(decoder.decode(&mut buf).unwrap(), Some(Frame::Bulk("hello".into())));
+//! assert_eq!(decoder.decode(&mut buf).unwrap(), Some(Frame::Integer(-2)));
+//!
+//! let mut out = Requests::new();
+//! out.command(&[b"GET", b"key"]);
+//! assert_eq!(&out.to_bytes()[..], b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n");
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod decode;
+mod encode;
+mod error;
+mod frame;
+mod limits;
+
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use decode::Decoder;
+pub use encode::{encode, encoded_len, write_int, Requests, DEFAULT_INLINE_MAX, IOV_MAX};
+pub use error::Error;
+pub use frame::Frame;
+pub use limits::{Limits, MAX_ARRAY_LEN, MAX_BULK_LEN, MAX_DEPTH, MAX_DEPTH_HARD, MAX_LINE_LEN};

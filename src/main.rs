@@ -1,0 +1,3 @@
+//! rump: online Redis migration with SCAN, DUMP and RESTORE.
+mod pipe;
+fn main() {}
