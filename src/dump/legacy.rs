@@ -1,0 +1,353 @@
+//! The original Go rump's file format, read and written for compatibility.
+//!
+//! Layout, as verified in stickermule/rump `pkg/file/file.go` (the version
+//! with TTL support): the file is a bare sequence of records
+//!
+//! ```text
+//! key ✝✝ value ✝✝ ttl ✝✝      (✝ = U+271D, UTF-8 e2 9c 9d; ✝✝ is 6 bytes)
+//! ```
+//!
+//! with no header, no lengths and no checksum. The writer does
+//! `w.WriteString(p.Key + "✝✝" + p.Value + "✝✝" + p.TTL + "✝✝")`; the reader
+//! is a `bufio.Scanner` whose split function cuts at the leftmost "✝✝"
+//! (`strings.Index`) and takes three tokens per record. `value` is the raw
+//! `DUMP` payload. `ttl` comes from `pkg/redis/redis.go`: the decimal `PTTL`
+//! reply, i.e. milliseconds remaining at dump time, with -1 (no expiry)
+//! rewritten to "0", and "0" for every key when TTL sync is off. A key that
+//! vanished between `DUMP` and `PTTL` gets PTTL's "-2" verbatim.
+//!
+//! Consequences, all documented for users:
+//! - TTLs are relative: a restore applies them from restore time. The reader
+//!   converts them to absolute expiry with the clock at read time; a
+//!   negative ttl reads as [`EXPIRED`] so the restorer skips and counts it.
+//! - A field containing "✝✝", or ending in a single "✝" (whose last bytes
+//!   would pair with the separator and move the cut), cannot be represented;
+//!   the writer refuses such a key with an error naming it.
+//! - Truncation exactly at a record boundary cannot be detected; anywhere
+//!   else it is an error (the Go tool silently dropped a partial record).
+//! - Files written by Go rump before TTL support (`key✝✝value✝✝`, two
+//!   fields) are not read: the format has no marker to tell them apart.
+
+use std::io::{BufWriter, ErrorKind, Read, Write};
+use std::ops::Range;
+
+use bytes::BytesMut;
+use memchr::memmem;
+
+use super::{now_ms, DumpError, Written, MAX_RECORD_LEN};
+use crate::pipe::Item;
+
+/// The separator, "✝✝".
+pub(crate) const SEP: &[u8] = "✝✝".as_bytes();
+/// One "✝": a field ending with it would make the separator match early.
+const CROSS: &[u8] = "✝".as_bytes();
+/// `expire_at_ms` given to records whose ttl was negative: a time long past,
+/// so the restorer counts the key as already expired.
+pub const EXPIRED: u64 = 1;
+/// Longest ttl field accepted: "-" and 19 digits.
+const MAX_TTL_LEN: usize = 20;
+/// Bytes read from the file at a time (more when a record is larger).
+const READ_CHUNK: usize = 256 * 1024;
+/// A batch is closed at this many bytes or records.
+const BATCH_BYTES: usize = 1 << 20;
+const BATCH_RECORDS: usize = 4096;
+/// An unfinished record longer than this is an error, not a reason to keep
+/// buffering: key and payload at their limits plus separators and ttl.
+const MAX_LEGACY_RECORD: usize = 2 * MAX_RECORD_LEN + 3 * 6 + MAX_TTL_LEN;
+
+/// Why a field cannot be written in the legacy format, if it cannot.
+pub(crate) fn unrepresentable(field: &[u8]) -> Option<&'static str> {
+    if memmem::find(field, SEP).is_some() {
+        Some("contains the legacy separator \"✝✝\" (e2 9c 9d e2 9c 9d)")
+    } else if field.ends_with(CROSS) {
+        Some("ends with \"✝\" (e2 9c 9d), which would merge with the legacy separator")
+    } else {
+        None
+    }
+}
+
+/// Writes the legacy format straight through a `BufWriter` (large payloads
+/// bypass its buffer).
+pub(crate) struct LegacyWriter<W: Write> {
+    out: BufWriter<W>,
+    file: String,
+    offset: u64,
+    records: u64,
+    skipped_expired: u64,
+}
+
+impl<W: Write> LegacyWriter<W> {
+    pub(crate) fn new(out: W, file: &str) -> Self {
+        Self {
+            out: BufWriter::with_capacity(64 * 1024, out),
+            file: file.to_owned(),
+            offset: 0,
+            records: 0,
+            skipped_expired: 0,
+        }
+    }
+
+    pub(crate) fn write(&mut self, item: &Item) -> Result<(), DumpError> {
+        super::check_record_len(&self.file, item)?;
+        for (name, field) in [("key", &item.key), ("payload", &item.payload)] {
+            if let Some(why) = unrepresentable(field) {
+                return Err(DumpError::Unrepresentable {
+                    file: self.file.clone(),
+                    key: super::error::escape_key(&item.key),
+                    reason: format!("its {name} {why}; use the native format"),
+                });
+            }
+        }
+        let ttl = if item.expire_at_ms == 0 {
+            0
+        } else {
+            match item.expire_at_ms.checked_sub(now_ms()) {
+                Some(left) if left > 0 => left,
+                // Expired while in flight: writing "0" would make it immortal.
+                _ => {
+                    self.skipped_expired += 1;
+                    return Ok(());
+                }
+            }
+        };
+        let ttl = ttl.to_string();
+        for piece in [
+            &item.key[..],
+            SEP,
+            &item.payload[..],
+            SEP,
+            ttl.as_bytes(),
+            SEP,
+        ] {
+            self.out
+                .write_all(piece)
+                .map_err(|e| DumpError::io(&self.file, "write", Some(self.offset), e))?;
+            self.offset += piece.len() as u64;
+        }
+        self.records += 1;
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> Result<Written<W>, DumpError> {
+        let Self {
+            out,
+            file,
+            offset,
+            records,
+            skipped_expired,
+        } = self;
+        let out = out
+            .into_inner()
+            .map_err(|e| DumpError::io(&file, "write", Some(offset), e.into_error()))?;
+        Ok(Written {
+            out,
+            records,
+            skipped_expired,
+            bytes: offset,
+        })
+    }
+}
+
+/// A record found in the buffer, as ranges into it.
+struct Span {
+    key: Range<usize>,
+    payload: Range<usize>,
+    ttl: i64,
+}
+
+/// Stream-parses the legacy format with a bounded buffer: at most one
+/// unfinished record plus one read chunk beyond what has been handed out.
+pub(crate) struct LegacyReader<R: Read> {
+    r: R,
+    file: String,
+    buf: BytesMut,
+    /// File offset of `buf[0]`.
+    buf_start: u64,
+    /// Separators found so far for the record starting at `buf[0]`.
+    seps: [usize; 3],
+    nseps: usize,
+    /// Where the next separator search starts.
+    scan: usize,
+    eof: bool,
+    records: u64,
+}
+
+impl<R: Read> LegacyReader<R> {
+    /// `prefix` holds the bytes the format detector already consumed.
+    pub(crate) fn new(r: R, file: &str, prefix: &[u8]) -> Self {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        buf.extend_from_slice(prefix);
+        Self {
+            r,
+            file: file.to_owned(),
+            buf,
+            buf_start: 0,
+            seps: [0; 3],
+            nseps: 0,
+            scan: 0,
+            eof: false,
+            records: 0,
+        }
+    }
+
+    pub(crate) fn records(&self) -> u64 {
+        self.records
+    }
+
+    pub(crate) fn offset(&self) -> u64 {
+        self.buf_start
+    }
+
+    pub(crate) fn next_batch(&mut self) -> Result<Option<Vec<Item>>, DumpError> {
+        let mut spans = Vec::new();
+        // End of the last complete record in `buf`.
+        let mut end = 0usize;
+        loop {
+            while self.nseps < 3 {
+                if let Some(i) = memmem::find(&self.buf[self.scan..], SEP) {
+                    self.seps[self.nseps] = self.scan + i;
+                    self.nseps += 1;
+                    self.scan += i + SEP.len();
+                } else {
+                    // A separator may straddle the end of the buffer.
+                    self.scan = self.scan.max(self.buf.len().saturating_sub(SEP.len() - 1));
+                    break;
+                }
+            }
+            if self.nseps == 3 {
+                let [s0, s1, s2] = self.seps;
+                spans.push(Span {
+                    key: end..s0,
+                    payload: s0 + SEP.len()..s1,
+                    ttl: self.parse_ttl(s1 + SEP.len()..s2)?,
+                });
+                self.check_field(end, s0 - end, "key length")?;
+                self.check_field(end, s1 - s0 - SEP.len(), "payload length")?;
+                end = s2 + SEP.len();
+                self.nseps = 0;
+                if spans.len() >= BATCH_RECORDS || end >= BATCH_BYTES {
+                    break;
+                }
+                continue;
+            }
+            if !spans.is_empty() {
+                break;
+            }
+            // No complete record buffered (end == 0 here).
+            if self.eof {
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(DumpError::Truncated {
+                    file: self.file.clone(),
+                    offset: self.buf_start + self.buf.len() as u64,
+                    inside: "legacy record (expected key✝✝payload✝✝ttl✝✝)",
+                });
+            }
+            if self.buf.len() > MAX_LEGACY_RECORD {
+                return Err(DumpError::TooLarge {
+                    file: self.file.clone(),
+                    offset: self.buf_start,
+                    what: "legacy record length",
+                    len: self.buf.len() as u64,
+                    limit: MAX_LEGACY_RECORD as u64,
+                });
+            }
+            self.fill()?;
+        }
+
+        let chunk = self.buf.split_to(end).freeze();
+        self.buf_start += end as u64;
+        self.scan -= end;
+        for s in &mut self.seps[..self.nseps] {
+            *s -= end;
+        }
+        self.records += spans.len() as u64;
+        let now = now_ms();
+        Ok(Some(
+            spans
+                .into_iter()
+                .map(|s| Item {
+                    key: chunk.slice(s.key),
+                    payload: chunk.slice(s.payload),
+                    expire_at_ms: match s.ttl {
+                        0 => 0,
+                        t if t < 0 => EXPIRED,
+                        t => now.saturating_add(t.unsigned_abs()),
+                    },
+                })
+                .collect(),
+        ))
+    }
+
+    fn check_field(&self, at: usize, len: usize, what: &'static str) -> Result<(), DumpError> {
+        if len > MAX_RECORD_LEN {
+            return Err(DumpError::TooLarge {
+                file: self.file.clone(),
+                offset: self.buf_start + at as u64,
+                what,
+                len: len as u64,
+                limit: MAX_RECORD_LEN as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// The ttl field: optional '-', then decimal digits.
+    fn parse_ttl(&self, range: Range<usize>) -> Result<i64, DumpError> {
+        let at = self.buf_start + range.start as u64;
+        let field = &self.buf[range];
+        let digits = field.strip_prefix(b"-").unwrap_or(field);
+        let parsed = if field.len() <= MAX_TTL_LEN
+            && !digits.is_empty()
+            && digits.iter().all(u8::is_ascii_digit)
+        {
+            std::str::from_utf8(field)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+        } else {
+            None
+        };
+        parsed.ok_or_else(|| {
+            DumpError::malformed(
+                &self.file,
+                at,
+                format!(
+                    "legacy ttl field {:?} is not decimal milliseconds",
+                    super::error::escape_key(&field[..field.len().min(40)])
+                ),
+            )
+        })
+    }
+
+    /// Read more bytes into `buf`; sets `eof` when there are none.
+    fn fill(&mut self) -> Result<(), DumpError> {
+        let old = self.buf.len();
+        // Grow the read with the record so a huge record is not rescanned
+        // many times; the search resumes at `scan` anyway.
+        let want = READ_CHUNK.max(old.min(64 * READ_CHUNK));
+        self.buf.resize(old + want, 0);
+        let res = loop {
+            match self.r.read(&mut self.buf[old..]) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        match res {
+            Ok(n) => {
+                self.buf.truncate(old + n);
+                self.eof = n == 0;
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.truncate(old);
+                Err(DumpError::io(
+                    &self.file,
+                    "read",
+                    Some(self.buf_start + old as u64),
+                    e,
+                ))
+            }
+        }
+    }
+}
