@@ -1,0 +1,224 @@
+//! Wiring a run: open both ends, build the channel and the two loops, start
+//! them on their named threads, report progress while they work, and gather
+//! the outcome. Holds no migration logic of its own.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mio::{Poll, Waker};
+
+use crate::config::{Config, Endpoint, ServerEndpoint};
+use crate::control::Control;
+use crate::error::{Error, Role};
+use crate::pipe;
+use crate::progress::{Reporter, Stats, Summary};
+use crate::session::{Session, Version};
+use crate::source::{ExpiryRead, ServerSource, SourceOptions, SOURCE_WAKER};
+use crate::target::{ServerTarget, TargetOptions, TARGET_WAKER};
+
+/// Batches the channel holds at most.
+const CHANNEL_BATCHES: usize = 32;
+/// Bytes the channel pins at most (see `pipe.rs`).
+const CHANNEL_BYTES: usize = 8 * 1024 * 1024;
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub summary: Summary,
+    /// The error that ended the run early, if any.
+    pub error: Option<Error>,
+    /// The first per-key failures, already phrased.
+    pub failures: Vec<String>,
+    /// SIGINT or SIGTERM, if one stopped the run.
+    pub signal: Option<i32>,
+}
+
+/// Runs the migration `config` describes.
+pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
+    let signal = Arc::new(AtomicUsize::new(0));
+    let stats = Arc::new(Stats::default());
+    let mut start = Instant::now();
+    let result = install_signals(&signal).and_then(|()| {
+        let (source, target) = open(config)?;
+        stats.total.store(source.info.dbsize, Ordering::Relaxed);
+        start = Instant::now();
+        migrate(config, source, target, &stats, &signal, reporter)
+    });
+    let signal = match signal.load(Ordering::SeqCst) {
+        0 => None,
+        n => Some(n as i32),
+    };
+    let mut summary = stats.snapshot(start.elapsed());
+    summary.interrupted = signal.map(signal_name);
+    let error = result.err();
+    summary.error = error.as_ref().map(ToString::to_string);
+    Outcome {
+        summary,
+        error,
+        failures: stats.failures(),
+        signal,
+    }
+}
+
+fn open(config: &Config) -> Result<(Session, Session), Error> {
+    let source = match &config.source {
+        Endpoint::Server(server) => Session::open(Role::Source, server)?,
+        Endpoint::File(_) | Endpoint::Stdio => {
+            return Err(Error::Usage(
+                "dump files are not supported by this build yet".into(),
+            ))
+        }
+    };
+    let target = match &config.target {
+        Endpoint::Server(server) => open_target(server)?,
+        Endpoint::File(_) | Endpoint::Stdio => {
+            return Err(Error::Usage(
+                "dump files are not supported by this build yet".into(),
+            ))
+        }
+    };
+    Ok((source, target))
+}
+
+fn open_target(server: &ServerEndpoint) -> Result<Session, Error> {
+    Session::open(Role::Target, server)
+}
+
+fn migrate(
+    config: &Config,
+    source: Session,
+    target: Session,
+    stats: &Arc<Stats>,
+    signal: &Arc<AtomicUsize>,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
+    if config.key_type.is_some() && source.info.version < Version(6, 0, 0) {
+        return Err(Error::Unsupported {
+            role: Role::Source,
+            endpoint: source.name(),
+            message: format!(
+                "--type needs SCAN … TYPE (Redis 6.0 or later); the source is {}",
+                source.info.product
+            ),
+        });
+    }
+    let expiry = if !config.copy_ttl {
+        ExpiryRead::Skip
+    } else if source.info.has_pexpiretime() {
+        ExpiryRead::Absolute
+    } else {
+        ExpiryRead::Relative
+    };
+    let source_opts = SourceOptions {
+        scan_count: config.scan_count,
+        pipeline: config.pipeline,
+        match_pattern: config.match_pattern.clone(),
+        key_type: config.key_type.clone(),
+        expiry,
+        rate: config.rate,
+    };
+    let target_opts = TargetOptions {
+        pipeline: config.pipeline,
+        replace: config.replace,
+        absttl: target.info.has_absttl(),
+    };
+
+    let source_poll = Poll::new().map_err(Error::Setup)?;
+    let target_poll = Poll::new().map_err(Error::Setup)?;
+    let source_waker =
+        Arc::new(Waker::new(source_poll.registry(), SOURCE_WAKER).map_err(Error::Setup)?);
+    let target_waker =
+        Arc::new(Waker::new(target_poll.registry(), TARGET_WAKER).map_err(Error::Setup)?);
+    let control = Arc::new(Control::new(vec![
+        Arc::clone(&source_waker),
+        Arc::clone(&target_waker),
+    ]));
+    let (tx, rx) = pipe::channel(CHANNEL_BATCHES, CHANNEL_BYTES, source_waker, target_waker);
+
+    let source_loop = ServerSource::new(
+        source,
+        source_poll,
+        source_opts,
+        tx,
+        Arc::clone(stats),
+        Arc::clone(&control),
+    )?;
+    let target_loop = ServerTarget::new(
+        target,
+        target_poll,
+        target_opts,
+        rx,
+        Arc::clone(stats),
+        Arc::clone(&control),
+    )?;
+
+    let source_thread = spawn("source", &control, move || source_loop.run())?;
+    let target_thread = spawn("target", &control, move || target_loop.run())?;
+
+    let start = Instant::now();
+    while !(source_thread.is_finished() && target_thread.is_finished()) {
+        if signal.load(Ordering::SeqCst) != 0 && !control.stopped() {
+            control.stop();
+        }
+        reporter.tick(&stats.snapshot(start.elapsed()));
+        thread::sleep(Duration::from_millis(50));
+    }
+    reporter.clear();
+    let source_result = join(source_thread, "source");
+    let target_result = join(target_thread, "target");
+    // A failing loop stops the other, which then ends cleanly: the first real
+    // error is the one to report. The target's comes first when both failed,
+    // since a dead target is what usually makes the source give up.
+    target_result.and(source_result)
+}
+
+fn spawn(
+    name: &str,
+    control: &Arc<Control>,
+    body: impl FnOnce() -> Result<(), Error> + Send + 'static,
+) -> Result<thread::JoinHandle<Result<(), Error>>, Error> {
+    let control = Arc::clone(control);
+    thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let result = body();
+            if result.is_err() {
+                control.stop();
+            }
+            result
+        })
+        .map_err(Error::Setup)
+}
+
+fn join(handle: thread::JoinHandle<Result<(), Error>>, name: &str) -> Result<(), Error> {
+    handle.join().unwrap_or_else(|_| {
+        Err(Error::Setup(std::io::Error::other(format!(
+            "the {name} thread panicked"
+        ))))
+    })
+}
+
+/// SIGINT/SIGTERM set `signal` (the loops then stop cleanly); a second one
+/// exits at once, for a user who does not want to wait.
+fn install_signals(signal: &Arc<AtomicUsize>) -> Result<(), Error> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    for sig in [SIGINT, SIGTERM] {
+        let already = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&already))
+            .map_err(Error::Setup)?;
+        signal_hook::flag::register(sig, already).map_err(Error::Setup)?;
+        signal_hook::flag::register_usize(sig, Arc::clone(signal), sig as usize)
+            .map_err(Error::Setup)?;
+    }
+    Ok(())
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}

@@ -1,0 +1,461 @@
+//! Resolved configuration: endpoints parsed from URIs, defaults applied, and
+//! rules that involve more than one flag.
+//!
+//! Nothing here touches the network; a host name is resolved when connecting.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::cli::{Args, FileFormat};
+use crate::error::Error;
+
+/// Default SCAN COUNT hint: large enough to amortise a round trip, small enough
+/// that one SCAN does not stall a busy server for long.
+pub const DEFAULT_SCAN_COUNT: u32 = 1000;
+/// Default most commands in flight on one connection.
+pub const DEFAULT_PIPELINE: u32 = 1024;
+
+/// Where a server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerAddr {
+    /// `host:port` over TCP; `host` may be a name, an IPv4 or an IPv6 address.
+    Tcp { host: String, port: u16 },
+    /// A Unix domain socket.
+    Unix(PathBuf),
+}
+
+/// A Redis-compatible server to talk to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerEndpoint {
+    pub addr: ServerAddr,
+    pub tls: bool,
+    pub db: u32,
+    /// ACL user name; `None` authenticates as `default` (`AUTH password`).
+    pub user: Option<Vec<u8>>,
+    pub password: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for ServerEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the password, not even in debug output.
+        write!(f, "ServerEndpoint({self})")
+    }
+}
+
+impl fmt::Display for ServerEndpoint {
+    /// `host:port`, with `/db` when not 0; the form every message uses.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.addr {
+            ServerAddr::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}")?,
+            ServerAddr::Tcp { host, port } => write!(f, "{host}:{port}")?,
+            ServerAddr::Unix(path) => write!(f, "{}", path.display())?,
+        }
+        if self.db != 0 {
+            write!(f, "/{}", self.db)?;
+        }
+        Ok(())
+    }
+}
+
+/// One end of a migration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Server(ServerEndpoint),
+    /// A dump file.
+    File(PathBuf),
+    /// `-`: standard input as a source, standard output as a target.
+    Stdio,
+}
+
+/// Everything a run needs to know, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub source: Endpoint,
+    pub target: Endpoint,
+    pub silent: bool,
+    pub json: bool,
+    pub copy_ttl: bool,
+    pub replace: bool,
+    pub match_pattern: Option<Vec<u8>>,
+    pub key_type: Option<String>,
+    pub scan_count: u32,
+    pub pipeline: u32,
+    pub rate: Option<u64>,
+    pub format: FileFormat,
+}
+
+impl Config {
+    /// Resolves `args`, taking passwords from `env` (`RUMP_FROM_PASSWORD`,
+    /// `RUMP_TO_PASSWORD`) when the URI has none.
+    pub fn from_args(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let from = args
+            .from
+            .ok_or_else(|| Error::Usage("missing -from SOURCE (see rump --help)".into()))?;
+        let to = args
+            .to
+            .ok_or_else(|| Error::Usage("missing -to TARGET (see rump --help)".into()))?;
+        let mut source = parse_endpoint(&from).map_err(|e| Error::Usage(format!("-from: {e}")))?;
+        let mut target = parse_endpoint(&to).map_err(|e| Error::Usage(format!("-to: {e}")))?;
+        for (endpoint, var) in [
+            (&mut source, "RUMP_FROM_PASSWORD"),
+            (&mut target, "RUMP_TO_PASSWORD"),
+        ] {
+            if let Endpoint::Server(server) = endpoint {
+                if server.password.is_none() {
+                    server.password = env(var).map(String::into_bytes);
+                }
+            }
+        }
+        let is_file = |e: &Endpoint| !matches!(e, Endpoint::Server(_));
+        if is_file(&source) && is_file(&target) {
+            return Err(Error::Usage(
+                "-from and -to are both files: one end must be a server (see rump --help)".into(),
+            ));
+        }
+        for (endpoint, flag) in [(&source, "-from"), (&target, "-to")] {
+            if let Endpoint::Server(ServerEndpoint { tls: true, .. }) = endpoint {
+                return Err(Error::Usage(format!(
+                    "{flag}: rediss:// (TLS) endpoints are not supported by this build yet"
+                )));
+            }
+        }
+        if args.format.is_some() && matches!(target, Endpoint::Server(_)) {
+            return Err(Error::Usage(
+                "--format applies only when -to is a dump file".into(),
+            ));
+        }
+        if (args.match_pattern.is_some() || args.key_type.is_some())
+            && !matches!(source, Endpoint::Server(_))
+        {
+            return Err(Error::Usage(
+                "--match and --type filter a server's SCAN; -from is a dump file".into(),
+            ));
+        }
+        Ok(Config {
+            source,
+            target,
+            silent: args.silent,
+            json: args.json,
+            copy_ttl: !args.no_ttl,
+            replace: !args.no_replace,
+            match_pattern: args.match_pattern,
+            key_type: args.key_type,
+            scan_count: args.scan_count.unwrap_or(DEFAULT_SCAN_COUNT),
+            pipeline: args.pipeline.unwrap_or(DEFAULT_PIPELINE),
+            rate: args.rate,
+            format: args.format.unwrap_or_default(),
+        })
+    }
+}
+
+/// Parses one endpoint as the contract describes; the error is a phrase to
+/// follow the flag name.
+pub fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
+    if text == "-" {
+        return Ok(Endpoint::Stdio);
+    }
+    if let Some(rest) = text.strip_prefix("redis://") {
+        return parse_server(rest, false).map(Endpoint::Server);
+    }
+    if let Some(rest) = text.strip_prefix("rediss://") {
+        return parse_server(rest, true).map(Endpoint::Server);
+    }
+    if let Some(rest) = text.strip_prefix("unix://") {
+        return parse_unix(rest).map(Endpoint::Server);
+    }
+    if let Some((scheme, _)) = text.split_once("://") {
+        return Err(format!(
+            "unknown scheme {scheme:?} in {:?} (use redis://, rediss://, unix:// or a file path)",
+            redact(text)
+        ));
+    }
+    if text.is_empty() {
+        return Err("empty endpoint".into());
+    }
+    Ok(Endpoint::File(PathBuf::from(text)))
+}
+
+/// The URI with any password replaced by `***`, for error messages.
+fn redact(text: &str) -> String {
+    match (text.find("://"), text.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match text[s + 3..at].find(':') {
+            Some(colon) => format!("{}:***{}", &text[..s + 3 + colon], &text[at..]),
+            None => text.to_string(),
+        },
+        _ => text.to_string(),
+    }
+}
+
+fn parse_server(rest: &str, tls: bool) -> Result<ServerEndpoint, String> {
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, ""),
+    };
+    let (userinfo, hostport) = match authority.rfind('@') {
+        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
+        None => (None, authority),
+    };
+    let (user, password) = match userinfo {
+        None => (None, None),
+        Some(info) => {
+            let (user, pass) = match info.split_once(':') {
+                Some((u, p)) => (u, Some(p)),
+                None => (info, None),
+            };
+            let user = percent_decode(user).map_err(|e| format!("user name: {e}"))?;
+            let pass = pass
+                .map(percent_decode)
+                .transpose()
+                .map_err(|e| format!("password: {e}"))?;
+            ((!user.is_empty()).then_some(user), pass)
+        }
+    };
+    let (host, port) = parse_hostport(hostport)?;
+    let db = parse_db(path)?;
+    Ok(ServerEndpoint {
+        addr: ServerAddr::Tcp { host, port },
+        tls,
+        db,
+        user,
+        password,
+    })
+}
+
+fn parse_hostport(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(v6) = text.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("unclosed '[' in host {text:?}"))?;
+        match after {
+            "" => (host, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(format!("unexpected {after:?} after host [{host}]")),
+            },
+        }
+    } else {
+        match text.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("missing host".into());
+    }
+    let port = match port {
+        None => 6379,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("invalid port {p:?} (expected 1-65535)")),
+        },
+    };
+    Ok((host.to_string(), port))
+}
+
+fn parse_db(path: &str) -> Result<u32, String> {
+    let path = path.trim_end_matches('/');
+    if path.is_empty() {
+        return Ok(0);
+    }
+    path.parse::<u32>()
+        .map_err(|_| format!("invalid db {path:?} (expected a number, as in redis://host:6379/0)"))
+}
+
+fn parse_unix(rest: &str) -> Result<ServerEndpoint, String> {
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if !path.starts_with('/') {
+        return Err(format!(
+            "unix socket path {path:?} must be absolute (unix:///path/to/redis.sock)"
+        ));
+    }
+    let mut db = 0;
+    if let Some(query) = query {
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("db", n)) => db = parse_db(n)?,
+                _ => {
+                    return Err(format!(
+                        "unknown parameter {pair:?} (only db=N is understood)"
+                    ))
+                }
+            }
+        }
+    }
+    Ok(ServerEndpoint {
+        addr: ServerAddr::Unix(PathBuf::from(path)),
+        tls: false,
+        db,
+        user: None,
+        password: None,
+    })
+}
+
+/// RFC 3986 percent-decoding; the result may be any bytes.
+fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("invalid percent-encoding (expected %XX with two hex digits)")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(text: &str) -> ServerEndpoint {
+        match parse_endpoint(text) {
+            Ok(Endpoint::Server(s)) => s,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn redis_uri_defaults() {
+        let s = server("redis://localhost");
+        assert_eq!(
+            s.addr,
+            ServerAddr::Tcp {
+                host: "localhost".into(),
+                port: 6379
+            }
+        );
+        assert_eq!((s.db, s.tls, s.user, s.password), (0, false, None, None));
+        assert_eq!(server("redis://h:7000/").db, 0);
+        assert_eq!(server("redis://h:7000/3").db, 3);
+    }
+
+    #[test]
+    fn credentials_are_percent_decoded() {
+        let s = server("redis://:p%40ss%23w%3Ard@host/0");
+        assert_eq!(s.user, None);
+        assert_eq!(s.password.as_deref(), Some(&b"p@ss#w:rd"[..]));
+        let s = server("redis://alice:secret@host:6380/2");
+        assert_eq!(s.user.as_deref(), Some(&b"alice"[..]));
+        assert_eq!(s.password.as_deref(), Some(&b"secret"[..]));
+        assert_eq!(s.to_string(), "host:6380/2");
+        assert!(!format!("{s:?}").contains("secret"));
+        // A password may itself contain '@': the last one ends the userinfo.
+        let s = server("redis://:a@b@host");
+        assert_eq!(s.password.as_deref(), Some(&b"a@b"[..]));
+    }
+
+    #[test]
+    fn ipv6_and_tls() {
+        let s = server("rediss://[::1]:6390/1");
+        assert!(s.tls);
+        assert_eq!(s.to_string(), "[::1]:6390/1");
+    }
+
+    #[test]
+    fn unix_sockets() {
+        let s = server("unix:///tmp/redis.sock?db=4");
+        assert_eq!(s.addr, ServerAddr::Unix("/tmp/redis.sock".into()));
+        assert_eq!(s.db, 4);
+        assert!(parse_endpoint("unix://relative.sock").is_err());
+        assert!(parse_endpoint("unix:///x.sock?foo=1").is_err());
+    }
+
+    #[test]
+    fn files_and_stdio() {
+        assert_eq!(parse_endpoint("-"), Ok(Endpoint::Stdio));
+        assert_eq!(
+            parse_endpoint("backup.rump"),
+            Ok(Endpoint::File("backup.rump".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_uris_are_refused_without_leaking_the_password() {
+        for (text, needle) in [
+            ("redis://h:0", "invalid port"),
+            ("redis://h:99999", "invalid port"),
+            ("redis://h:x", "invalid port"),
+            ("redis://h/abc", "invalid db"),
+            ("redis://", "missing host"),
+            ("redis://[::1", "unclosed"),
+            ("redis://:%zz@h", "percent"),
+            ("http://u:hunter2@h", "unknown scheme"),
+        ] {
+            let e = parse_endpoint(text).expect_err(text);
+            assert!(e.contains(needle), "{text}: {e}");
+            assert!(!e.contains("hunter2"), "{text}: {e}");
+        }
+    }
+
+    fn args(from: &str, to: &str) -> Args {
+        Args {
+            from: Some(from.into()),
+            to: Some(to.into()),
+            ..Args::default()
+        }
+    }
+
+    #[test]
+    fn passwords_from_the_environment() {
+        let env = |v: &str| match v {
+            "RUMP_FROM_PASSWORD" => Some("from-secret".to_string()),
+            "RUMP_TO_PASSWORD" => Some("to-secret".to_string()),
+            _ => None,
+        };
+        let c = Config::from_args(args("redis://a", "redis://:uri@b"), env).unwrap();
+        let Endpoint::Server(s) = c.source else {
+            panic!()
+        };
+        assert_eq!(s.password.as_deref(), Some(&b"from-secret"[..]));
+        let Endpoint::Server(t) = c.target else {
+            panic!()
+        };
+        assert_eq!(t.password.as_deref(), Some(&b"uri"[..]), "the URI wins");
+    }
+
+    #[test]
+    fn cross_flag_rules() {
+        let none = |_: &str| None;
+        let usage = |a: Args| match Config::from_args(a, none) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(usage(args("a.rump", "b.rump")).contains("both files"));
+        assert!(usage(args("-", "-")).contains("both files"));
+        assert!(usage(Args {
+            to: None,
+            ..args("redis://a", "x")
+        })
+        .contains("-to"));
+        assert!(usage(Args {
+            from: None,
+            ..args("redis://a", "x")
+        })
+        .contains("-from"));
+        assert!(usage(args("rediss://a", "redis://b")).contains("TLS"));
+        let mut a = args("redis://a", "redis://b");
+        a.format = Some(FileFormat::Legacy);
+        assert!(usage(a).contains("--format"));
+        let mut a = args("a.rump", "redis://b");
+        a.match_pattern = Some(b"x*".to_vec());
+        assert!(usage(a).contains("--match"));
+        let c = Config::from_args(args("redis://a", "redis://b"), none).unwrap();
+        assert!(c.copy_ttl && c.replace);
+        assert_eq!(
+            (c.scan_count, c.pipeline),
+            (DEFAULT_SCAN_COUNT, DEFAULT_PIPELINE)
+        );
+    }
+}

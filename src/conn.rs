@@ -1,0 +1,178 @@
+//! One non-blocking connection to a server, as a mio loop sees it: the socket,
+//! its read buffer and decoder, and its queue of outgoing commands.
+//!
+//! mio's contract, which this file honours:
+//! - Readiness is edge-triggered: after an event, read (or write) until the
+//!   socket says `WouldBlock`, or no new event will come. We register once for
+//!   both READABLE and WRITABLE and keep our own `readable`/`writable` flags,
+//!   so interest never changes and nothing is ever re-registered.
+//! - Spurious events are normal: a flag set by an event only means "try".
+//! - `Interrupted` means retry the call.
+//!
+//! Reading is pull-based: the role logic calls [`Conn::next_frame`] as long as
+//! it wants replies, and stops (applying backpressure) by not calling it. The
+//! `readable` flag stays set, so reading resumes without waiting for an event.
+//!
+//! This file does not know what the commands mean; `source.rs` and `target.rs` do.
+
+use std::io::{IoSlice, Read, Write};
+
+use bytes::BytesMut;
+use mio::event::Event;
+use mio::{Interest, Registry, Token};
+use resp::{Decoder, Frame, Requests};
+
+use crate::error::{Error, Role};
+use crate::net::{interrupted, would_block, Stream};
+
+/// Bytes read per `read` call, and the least spare room the buffer keeps.
+/// Each payload slice pins the chunk it was read into, so this also sets the
+/// granularity of what the channel's byte budget holds on to.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A non-blocking server connection owned by one loop.
+#[derive(Debug)]
+pub struct Conn {
+    stream: Stream,
+    role: Role,
+    name: String,
+    read_buf: BytesMut,
+    decoder: Decoder,
+    /// Commands queued and not yet written.
+    pub out: Requests,
+    readable: bool,
+    writable: bool,
+}
+
+impl Conn {
+    /// Wraps a connected non-blocking stream and registers it with `registry`.
+    pub fn new(
+        mut stream: Stream,
+        role: Role,
+        name: String,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Conn, Error> {
+        registry
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            .map_err(Error::Setup)?;
+        Ok(Conn {
+            stream,
+            role,
+            name,
+            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            decoder: Decoder::new(),
+            out: Requests::new(),
+            // A fresh socket may already hold data or room: try before waiting.
+            readable: true,
+            writable: true,
+        })
+    }
+
+    /// The endpoint as messages name it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Notes what an event says may now succeed.
+    pub fn on_event(&mut self, event: &Event) {
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.readable = true;
+        }
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            self.writable = true;
+        }
+    }
+
+    /// True when a read may return data without waiting for an event.
+    pub fn may_read(&self) -> bool {
+        self.readable
+    }
+
+    /// True when queued bytes could be written now.
+    pub fn may_write(&self) -> bool {
+        self.writable && !self.out.is_empty()
+    }
+
+    /// Writes queued commands until the queue is empty or the socket is full.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        while self.writable && !self.out.is_empty() {
+            let mut slices: Vec<IoSlice<'_>> = Vec::new();
+            self.out.io_slices(&mut slices);
+            match self.stream.write_vectored(&slices) {
+                Ok(0) => return Err(self.io(std::io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.out.advance(n),
+                Err(e) if would_block(&e) => self.writable = false,
+                Err(e) if interrupted(&e) => {}
+                Err(e) => return Err(self.io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next complete reply, reading from the socket as needed; `Ok(None)`
+    /// when the socket has nothing more for now.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, Error> {
+        loop {
+            match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(frame)) => return Ok(Some(frame)),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(Error::Protocol {
+                        role: self.role,
+                        endpoint: self.name.clone(),
+                        detail: e.to_string(),
+                    })
+                }
+            }
+            if !self.readable || !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// One `read` into the buffer: `Ok(true)` if bytes arrived.
+    fn fill(&mut self) -> Result<bool, Error> {
+        let len = self.read_buf.len();
+        if self.read_buf.capacity() - len < READ_CHUNK {
+            // Grow geometrically while one frame is larger than a chunk, so a
+            // big DUMP payload costs O(n) copies in total, not O(n²).
+            self.read_buf.reserve(READ_CHUNK.max(len));
+        }
+        // Zero only the chunk read into: safe code cannot read into
+        // uninitialised memory, and zeroing 64 KiB costs far less than the read.
+        self.read_buf.resize(len + READ_CHUNK, 0);
+        let result = self.stream.read(&mut self.read_buf[len..]);
+        let got = match result {
+            Ok(0) => {
+                self.read_buf.truncate(len);
+                return Err(self.io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            Ok(n) => n,
+            Err(e) if would_block(&e) => {
+                self.readable = false;
+                0
+            }
+            Err(e) if interrupted(&e) => 0,
+            Err(e) => {
+                self.read_buf.truncate(len);
+                return Err(self.io(e));
+            }
+        };
+        self.read_buf.truncate(len + got);
+        Ok(got > 0 || self.readable)
+    }
+
+    /// Tells the server no more commands come (best effort).
+    pub fn shutdown_write(&self) {
+        self.stream.shutdown_write();
+    }
+
+    fn io(&self, source: std::io::Error) -> Error {
+        Error::Io {
+            role: self.role,
+            endpoint: self.name.clone(),
+            source,
+        }
+    }
+}

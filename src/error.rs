@@ -1,0 +1,185 @@
+//! The tool's error type: every way a run can fail, phrased for the user.
+//!
+//! Each message names the role (`source`/`target`) and the endpoint as the user
+//! wrote it minus any password, says what went wrong, and where it helps, what
+//! to do. `main` prints it on one line and maps it to the exit status.
+
+use std::fmt;
+use std::io;
+
+/// Which end of the migration an error belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Where keys are read from.
+    Source,
+    /// Where keys are written to.
+    Target,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Source => "source",
+            Role::Target => "target",
+        })
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line: unknown option, bad value, bad URI. Exit status 2.
+    Usage(String),
+    /// Could not resolve or connect to a server.
+    Connect {
+        role: Role,
+        endpoint: String,
+        source: io::Error,
+    },
+    /// The server refused our credentials, or wants some we did not give.
+    Auth {
+        role: Role,
+        endpoint: String,
+        message: String,
+    },
+    /// The server answered a command with an error reply we cannot go past.
+    Server {
+        role: Role,
+        endpoint: String,
+        command: String,
+        message: String,
+    },
+    /// The server (or something pretending to be one) broke the protocol.
+    Protocol {
+        role: Role,
+        endpoint: String,
+        detail: String,
+    },
+    /// Reading or writing the socket failed mid-run, or the peer closed it.
+    Io {
+        role: Role,
+        endpoint: String,
+        source: io::Error,
+    },
+    /// The endpoint cannot be used as asked (read-only replica, cluster, ...).
+    Unsupported {
+        role: Role,
+        endpoint: String,
+        message: String,
+    },
+    /// Setting up the process itself failed (threads, signals, poll).
+    Setup(io::Error),
+}
+
+impl Error {
+    /// The exit status this error maps to.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// True when the error is a closed stdout (`rump ... -to - | head`): the
+    /// reader went away on purpose, so the run is not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        false
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(msg) => write!(f, "{msg}"),
+            Error::Connect {
+                role,
+                endpoint,
+                source,
+            } => write!(f, "{role} {endpoint}: cannot connect: {}", io_text(source)),
+            Error::Auth {
+                role,
+                endpoint,
+                message,
+            } => write!(f, "{role} {endpoint}: authentication failed: {message}"),
+            Error::Server {
+                role,
+                endpoint,
+                command,
+                message,
+            } => write!(f, "{role} {endpoint}: {command} failed: {message}"),
+            Error::Protocol {
+                role,
+                endpoint,
+                detail,
+            } => write!(f, "{role} {endpoint}: protocol error: {detail}"),
+            Error::Io {
+                role,
+                endpoint,
+                source,
+            } => write!(f, "{role} {endpoint}: {}", io_text(source)),
+            Error::Unsupported {
+                role,
+                endpoint,
+                message,
+            } => write!(f, "{role} {endpoint}: {message}"),
+            Error::Setup(e) => write!(f, "cannot start: {e}"),
+        }
+    }
+}
+
+/// An I/O error as a short lowercase phrase ("connection refused", not
+/// "Connection refused (os error 111)").
+fn io_text(e: &io::Error) -> String {
+    let text = match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        io::ErrorKind::ConnectionReset => "connection reset by the server".to_string(),
+        io::ErrorKind::UnexpectedEof => "the server closed the connection".to_string(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timed out".to_string(),
+        io::ErrorKind::BrokenPipe => "the server closed the connection".to_string(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Connect { source, .. } | Error::Io { source, .. } => Some(source),
+            Error::Setup(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Quotes a key for an error message: printable ASCII as is, the rest escaped,
+/// long keys shortened.
+pub fn quote_key(key: &[u8]) -> String {
+    const MAX: usize = 120;
+    let mut out = String::from("\"");
+    for &b in key.iter().take(MAX) {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(char::from(b)),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('"');
+    if key.len() > MAX {
+        out.push_str(&format!("… ({} bytes)", key.len()));
+    }
+    out
+}
