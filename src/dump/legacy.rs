@@ -351,3 +351,223 @@ impl<R: Read> LegacyReader<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{now_ms, DumpKind, DumpReader, DumpWriter, Format};
+    use super::*;
+    use bytes::Bytes;
+
+    fn read(bytes: &[u8]) -> Result<Vec<Item>, DumpError> {
+        let mut r = DumpReader::open(bytes, "old.rump")?;
+        assert_eq!(r.kind(), DumpKind::Legacy);
+        let mut all = Vec::new();
+        while let Some(batch) = r.next_batch()? {
+            all.extend(batch);
+        }
+        Ok(all)
+    }
+
+    /// A file as Go rump writes it, built byte by byte from the original
+    /// format (not with our writer): ✝ is e2 9c 9d.
+    fn go_fixture() -> Vec<u8> {
+        let sep: &[u8] = &[0xe2, 0x9c, 0x9d, 0xe2, 0x9c, 0x9d];
+        let mut f = Vec::new();
+        for (key, value, ttl) in [
+            (
+                &b"user:1"[..],
+                &b"\x00\x05hello\x0b\x00\x01\x02\x03\x04\x05\x06\x07\x08"[..],
+                &b"0"[..],
+            ),
+            (b"session\r\n\x00x", b"", b"60000"),
+            (b"gone", b"", b"-2"),
+        ] {
+            f.extend_from_slice(key);
+            f.extend_from_slice(sep);
+            f.extend_from_slice(value);
+            f.extend_from_slice(sep);
+            f.extend_from_slice(ttl);
+            f.extend_from_slice(sep);
+        }
+        f
+    }
+
+    #[test]
+    fn reads_a_file_in_the_go_tools_format() {
+        let before = now_ms();
+        let items = read(&go_fixture()).unwrap();
+        let after = now_ms();
+        assert_eq!(items.len(), 3);
+        assert_eq!(&items[0].key[..], b"user:1");
+        assert_eq!(
+            &items[0].payload[..],
+            b"\x00\x05hello\x0b\x00\x01\x02\x03\x04\x05\x06\x07\x08"
+        );
+        assert_eq!(items[0].expire_at_ms, 0);
+        assert_eq!(&items[1].key[..], b"session\r\n\x00x");
+        assert!(items[1].payload.is_empty());
+        assert!((before + 60_000..=after + 60_000).contains(&items[1].expire_at_ms));
+        assert_eq!(
+            items[2].expire_at_ms, EXPIRED,
+            "PTTL -2: already gone at dump time"
+        );
+    }
+
+    #[test]
+    fn reads_identically_whatever_the_read_sizes() {
+        struct Dribble<'a>(&'a [u8], usize);
+        impl Read for Dribble<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.1.min(buf.len()).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let f = go_fixture();
+        let want: Vec<_> = read(&f)
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.key, i.payload))
+            .collect();
+        for step in 1..8 {
+            let mut r = DumpReader::open(Dribble(&f, step), "old.rump").unwrap();
+            let mut got = Vec::new();
+            while let Some(b) = r.next_batch().unwrap() {
+                got.extend(b.into_iter().map(|i| (i.key, i.payload)));
+            }
+            assert_eq!(got, want, "step {step}");
+        }
+    }
+
+    #[test]
+    fn write_then_read_round_trips() {
+        let far = now_ms() + 3_600_000;
+        let items = vec![
+            Item {
+                key: Bytes::from_static(b"a\r\nb\0"),
+                payload: Bytes::from_static(b"\x00\xff\r\n"),
+                expire_at_ms: 0,
+            },
+            Item {
+                key: Bytes::from_static("✝x✝y".as_bytes()),
+                payload: Bytes::new(),
+                expire_at_ms: far,
+            },
+            Item {
+                key: Bytes::new(),
+                payload: Bytes::from(vec![7; 600_000]),
+                expire_at_ms: 0,
+            },
+        ];
+        let mut w =
+            DumpWriter::new(Vec::new(), "old.rump", Format::Legacy, Default::default()).unwrap();
+        w.write_batch(&items).unwrap();
+        // Expired in flight: skipped and counted, never written as "0" (immortal).
+        w.write(&Item {
+            key: Bytes::from_static(b"late"),
+            payload: Bytes::new(),
+            expire_at_ms: 5,
+        })
+        .unwrap();
+        let done = w.finish().unwrap();
+        assert_eq!((done.records, done.skipped_expired), (3, 1));
+        assert!(done.out.starts_with("a\r\nb\0✝✝".as_bytes()));
+        assert!(done.out.ends_with("✝✝0✝✝".as_bytes()));
+        let got = read(&done.out).unwrap();
+        assert_eq!(got.len(), 3);
+        for (g, w) in got.iter().zip(&items) {
+            assert_eq!((&g.key, &g.payload), (&w.key, &w.payload));
+        }
+        assert_eq!(got[0].expire_at_ms, 0);
+        // Relative on disk, absolute again on read: within the test's runtime.
+        assert!(got[1].expire_at_ms.abs_diff(far) < 5_000);
+    }
+
+    #[test]
+    fn refuses_fields_the_format_cannot_hold() {
+        let cases: [(&[u8], &[u8], &str); 4] = [
+            (
+                "k✝✝".as_bytes(),
+                b"v",
+                "its key contains the legacy separator",
+            ),
+            (
+                b"k",
+                "x✝✝y".as_bytes(),
+                "its payload contains the legacy separator",
+            ),
+            ("tail✝".as_bytes(), b"v", "its key ends with \"✝\""),
+            (b"\x00bin", "v✝".as_bytes(), "its payload ends with \"✝\""),
+        ];
+        for (key, payload, why) in cases {
+            let mut w = DumpWriter::new(Vec::new(), "old.rump", Format::Legacy, Default::default())
+                .unwrap();
+            let item = Item {
+                key: Bytes::copy_from_slice(key),
+                payload: Bytes::copy_from_slice(payload),
+                expire_at_ms: 0,
+            };
+            let e = w.write(&item).unwrap_err().to_string();
+            assert!(
+                e.starts_with("dump file \"old.rump\": cannot write key \""),
+                "{e}"
+            );
+            assert!(e.contains(why), "{e}");
+            assert!(
+                w.finish().unwrap().out.is_empty(),
+                "nothing of the key was written"
+            );
+        }
+        let e = DumpWriter::new(Vec::new(), "o", Format::Legacy, Default::default())
+            .unwrap()
+            .write(&Item {
+                key: Bytes::from_static(b"\x00\r\n\xe2\x9c\x9d\xe2\x9c\x9d"),
+                payload: Bytes::new(),
+                expire_at_ms: 0,
+            })
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("key \"\\x00\\x0d\\x0a\\xe2\\x9c\\x9d\\xe2\\x9c\\x9d\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn truncation_inside_a_record_is_an_error() {
+        let f = go_fixture();
+        let boundaries: Vec<usize> = {
+            let mut b = vec![0];
+            let mut seps = memmem::find_iter(&f, SEP).map(|i| i + SEP.len());
+            while let (Some(_), Some(_), Some(end)) = (seps.next(), seps.next(), seps.next()) {
+                b.push(end);
+            }
+            b
+        };
+        for cut in 1..f.len() {
+            let res = read(&f[..cut]);
+            if boundaries.contains(&cut) {
+                assert!(res.is_ok(), "cut at record boundary {cut}");
+            } else {
+                let e = res.unwrap_err().to_string();
+                assert!(e.starts_with("dump file \"old.rump\": "), "{e}");
+                assert!(e.contains("byte offset"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_ttl_fields_are_errors_with_offsets() {
+        for ttl in [&b""[..], b"12a", b"1.5", b"99999999999999999999999", b"--1"] {
+            let mut f = b"k\xe2\x9c\x9d\xe2\x9c\x9dv\xe2\x9c\x9d\xe2\x9c\x9d".to_vec();
+            f.extend_from_slice(ttl);
+            f.extend_from_slice(SEP);
+            let e = read(&f).unwrap_err().to_string();
+            assert!(
+                e.contains("is not decimal milliseconds at byte offset 14"),
+                "{e}"
+            );
+        }
+    }
+}

@@ -426,3 +426,133 @@ pub fn fuzz_read(data: &[u8]) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn zero_byte_file_is_an_empty_dump() {
+        let mut r = DumpReader::open(&b""[..], "empty.rump").unwrap();
+        assert_eq!(r.kind(), DumpKind::Empty);
+        assert_eq!(r.header(), None);
+        assert_eq!(r.next_batch().unwrap(), None);
+    }
+
+    #[test]
+    fn format_parses_and_lists_the_choices() {
+        assert_eq!("native".parse::<Format>(), Ok(Format::Native));
+        assert_eq!("legacy".parse::<Format>(), Ok(Format::Legacy));
+        let e = "rdb".parse::<Format>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown dump format \"rdb\" (choices: native, legacy)"
+        );
+        assert_eq!(Format::default().to_string(), "native");
+    }
+
+    #[test]
+    fn rdb_version_sits_before_the_crc64() {
+        // Shaped like DUMP of the string "hello": type, value, RDB version 11
+        // (0b 00), then 8 CRC64 bytes (made up: only the position matters).
+        let dump = b"\x00\x05hello\x0b\x00\xf3\x06\x1a\x3c\x5e\xd6\x5d\x1b";
+        assert_eq!(rdb_version_of(dump), Some(11));
+        assert_eq!(rdb_version_of(&dump[..9]), None);
+        assert_eq!(rdb_version_of(&[0; 10]), Some(0));
+    }
+
+    #[test]
+    fn reader_is_spent_after_an_error() {
+        let mut w =
+            DumpWriter::new(Vec::new(), "t", Format::Native, DumpHeader::default()).unwrap();
+        w.write(&Item {
+            key: Bytes::from_static(b"k"),
+            payload: Bytes::from_static(b"v"),
+            expire_at_ms: 0,
+        })
+        .unwrap();
+        let mut bytes = w.finish().unwrap().out;
+        bytes.truncate(bytes.len() - 1);
+        let mut r = DumpReader::open(&bytes[..], "t").unwrap();
+        assert_eq!(r.next_batch().unwrap().map(|b| b.len()), Some(1));
+        assert!(r.next_batch().is_err());
+        assert!(r.next_batch().is_err(), "never Ok(None) after damage");
+    }
+
+    #[test]
+    fn record_length_limit_is_exact_and_both_writers_refuse_beyond_it() {
+        // vec![0; n] is calloc'd: the pages are never touched, so this costs
+        // no real memory.
+        let at_limit = Bytes::from(vec![0u8; MAX_RECORD_LEN]);
+        let over = Bytes::from(vec![0u8; MAX_RECORD_LEN + 1]);
+        let ok = Item {
+            key: Bytes::from_static(b"big"),
+            payload: at_limit,
+            expire_at_ms: 0,
+        };
+        assert!(check_record_len("t", &ok).is_ok());
+        for format in [Format::Native, Format::Legacy] {
+            let mut w = DumpWriter::new(Vec::new(), "t", format, DumpHeader::default()).unwrap();
+            let e = w.write(&Item {
+                key: Bytes::from_static(b"big"),
+                payload: over.clone(),
+                expire_at_ms: 0,
+            });
+            let e = e.unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("dump file \"t\": cannot write key \"big\": its payload is {} bytes, over the limit of {MAX_RECORD_LEN}", MAX_RECORD_LEN + 1)
+            );
+        }
+    }
+
+    #[test]
+    fn fuzz_read_survives_mangled_inputs() {
+        let mut seeds: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            native::MAGIC.to_vec(),
+            b"k\xe2\x9c\x9d\xe2\x9c\x9d".to_vec(),
+        ];
+        let mut w = DumpWriter::new(Vec::new(), "t", Format::Native, DumpHeader::default())
+            .unwrap()
+            .block_size(40);
+        for i in 0..5u8 {
+            w.write(&Item {
+                key: Bytes::from(vec![i; 3]),
+                payload: Bytes::from(vec![i; 30]),
+                expire_at_ms: 9,
+            })
+            .unwrap();
+        }
+        seeds.push(w.finish().unwrap().out);
+        let mut l =
+            DumpWriter::new(Vec::new(), "t", Format::Legacy, DumpHeader::default()).unwrap();
+        l.write(&Item {
+            key: Bytes::from_static(b"k"),
+            payload: Bytes::from_static(b"v"),
+            expire_at_ms: 0,
+        })
+        .unwrap();
+        seeds.push(l.finish().unwrap().out);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for seed in &seeds {
+            fuzz_read(seed);
+            for _ in 0..500 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let mut d = seed.clone();
+                match x % 3 {
+                    0 if !d.is_empty() => {
+                        let at = (x >> 8) as usize % d.len();
+                        d[at] = (x >> 32) as u8;
+                    }
+                    1 => d.truncate((x >> 8) as usize % (d.len() + 1)),
+                    _ => d.extend_from_slice(&x.to_le_bytes()),
+                }
+                fuzz_read(&d);
+            }
+        }
+    }
+}

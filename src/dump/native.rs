@@ -673,7 +673,7 @@ mod tests {
         let items = vec![
             small.clone(),
             exact.clone(),
-            exact.clone(),
+            exact,
             big.clone(),
             small.clone(),
             small,
