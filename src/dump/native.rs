@@ -644,6 +644,11 @@ mod tests {
     }
 
     #[test]
+    fn checksum_is_crc32c_as_format_md_says() {
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+    }
+
+    #[test]
     fn empty_native_dump_has_header_and_end_marker() {
         let bytes = write(&[], DEFAULT_BLOCK_SIZE);
         assert_eq!(bytes.len(), 8 + HEADER_FIXED_LEN + 5 + 4 + END_LEN);
