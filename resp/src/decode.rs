@@ -16,15 +16,41 @@ use crate::{Error, Frame, Limits, MAX_DEPTH_HARD};
 
 /// Decodes RESP2 frames from one byte stream.
 ///
-/// A decoder belongs to one stream: it remembers, after an incomplete bulk, how
-/// many bytes the pending frame needs at least, and skips work until the buffer
-/// has grown that far. Call [`Decoder::reset`] before reusing it on another one.
+/// A decoder belongs to one stream: while a frame is pending it remembers how
+/// many bytes the frame needs at least (after an incomplete bulk header) and how
+/// far into a pending array it has already scanned, and skips that work on the
+/// next call. Call [`Decoder::reset`] before reusing it on another stream. (If the
+/// buffer shrinks between calls the decoder notices and resets itself; a
+/// completed frame whose scan was resumed is re-validated from byte 0 before it
+/// is built, so misuse can delay a frame but never yield a wrong one.)
 #[derive(Clone, Debug, Default)]
 pub struct Decoder {
     limits: Limits,
     /// The pending frame cannot be complete before the buffer holds this many
     /// bytes; 0 when nothing is known.
     need: usize,
+    /// The buffer length when the pending state below was recorded; a shorter
+    /// buffer means the caller switched streams without [`Decoder::reset`].
+    seen: usize,
+    /// Where the scan of a pending array frame resumes: the offset of the first
+    /// element not yet proved complete; 0 when no array is pending.
+    resume: usize,
+    /// For each array open at `resume`, outermost first, how many of its
+    /// elements are still to be scanned (always at least 1).
+    open: Vec<usize>,
+    /// Lines searched for a CRLF, for tests proving work is not repeated.
+    #[cfg(test)]
+    scanned: usize,
+}
+
+/// What [`scan_one`] found at an offset.
+enum Step {
+    /// More bytes are needed; `need` was set.
+    Incomplete,
+    /// A complete scalar (or null array) ending at this offset.
+    Done(usize),
+    /// An array header of `count` elements whose first element starts at `after`.
+    Array { count: usize, after: usize },
 }
 
 impl Decoder {
@@ -35,7 +61,10 @@ impl Decoder {
 
     /// A decoder with the given limits.
     pub fn with_limits(limits: Limits) -> Self {
-        Decoder { limits, need: 0 }
+        Decoder {
+            limits,
+            ..Self::default()
+        }
     }
 
     /// The limits this decoder enforces.
@@ -46,6 +75,26 @@ impl Decoder {
     /// Forgets what is known about a pending frame.
     pub fn reset(&mut self) {
         self.need = 0;
+        self.seen = 0;
+        self.resume = 0;
+        self.open.clear();
+    }
+
+    /// True when `buf` cannot hold a whole frame yet, by what earlier calls
+    /// learnt; resets that knowledge if `buf` is not the stream it came from.
+    #[inline]
+    fn still_short(&mut self, buf: &[u8]) -> bool {
+        if buf.len() < self.seen {
+            self.reset();
+        }
+        buf.len() < self.need.max(1)
+    }
+
+    /// Records that the pending frame needs at least `need` bytes.
+    #[inline]
+    fn pending(&mut self, buf: &[u8], need: usize) {
+        self.need = need;
+        self.seen = buf.len();
     }
 
     /// Decodes the next frame at the front of `buf`.
@@ -59,36 +108,37 @@ impl Decoder {
     /// Any [`Error`] means the stream is not valid RESP2 or breaks a limit; `buf`
     /// is left untouched and the stream cannot be resynchronised.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, Error> {
-        if buf.len() < self.need.max(1) {
+        if self.still_short(buf) {
             return Ok(None);
         }
+        // Scalars, the bulk of a pipelined reply stream, are measured and built
+        // in one pass; arrays take the two-phase path.
         let frame = match buf[0] {
             b'*' => return Ok(self.decode_raw(buf)?.map(|(frame, _)| frame)),
             b':' => {
-                let Some(end) = self.line(buf, 1)? else {
+                let Some(end) = self.line(buf)? else {
                     return Ok(None);
                 };
                 let n = parse_int(&buf[1..end]).ok_or(Error::InvalidInteger { offset: 0 })?;
                 buf.advance(end + 2);
                 Frame::Integer(n)
             }
-            b'+' | b'-' => {
-                let Some(end) = self.line(buf, 1)? else {
+            kind @ (b'+' | b'-') => {
+                let Some(end) = self.line(buf)? else {
                     return Ok(None);
                 };
-                let simple = buf[0] == b'+';
                 let mut line = buf.split_to(end + 2);
                 line.truncate(end);
                 line.advance(1);
                 let text = line.freeze();
-                if simple {
+                if kind == b'+' {
                     Frame::Simple(text)
                 } else {
                     Frame::Error(text)
                 }
             }
             b'$' => {
-                let Some(end) = self.line(buf, 1)? else {
+                let Some(end) = self.line(buf)? else {
                     return Ok(None);
                 };
                 let len = parse_len(&buf[1..end], 0)?;
@@ -96,11 +146,11 @@ impl Decoder {
                     buf.advance(end + 2);
                     Frame::Null
                 } else {
-                    let len = self.check_bulk(len)?;
+                    let len = check_len(len, self.limits.max_bulk_len, bulk_too_large)?;
                     let start = end + 2;
                     let total = start + len + 2;
                     if buf.len() < total {
-                        self.need = total;
+                        self.pending(buf, total);
                         return Ok(None);
                     }
                     check_crlf(buf, start + len)?;
@@ -112,7 +162,7 @@ impl Decoder {
             }
             byte => return Err(Error::InvalidTypeByte { byte, offset: 0 }),
         };
-        self.need = 0;
+        self.reset();
         Ok(Some(frame))
     }
 
@@ -135,48 +185,174 @@ impl Decoder {
     /// Measures the frame at the front of `buf` without building it: `Ok(Some(n))`
     /// when its `n` bytes are all there, `Ok(None)` when more are needed.
     ///
+    /// Consumes nothing, but does record progress: calling it again on the same,
+    /// grown buffer resumes where the last call stopped.
+    ///
     /// # Errors
     ///
     /// As for [`Decoder::decode`].
     pub fn frame_len(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
-        if buf.len() < self.need.max(1) {
+        if self.still_short(buf) {
             return Ok(None);
         }
-        let mut need = 0;
-        match scan(&self.limits, buf, 0, 0, &mut need)? {
-            Some(end) => {
-                self.need = 0;
-                Ok(Some(end))
+        let resumed = self.resume > 0;
+        let result = self.scan(buf);
+        if resumed && !matches!(result, Ok(None)) {
+            // The answer rests on bytes an earlier call scanned; prove it from
+            // byte 0 before anything is built from them. This is one extra pass
+            // per frame that spanned several reads, so the total stays linear.
+            self.reset();
+            return self.scan(buf);
+        }
+        result
+    }
+
+    /// Phase one: proves the frame at the front of `buf` is complete and
+    /// returns its length, resuming a pending array scan. Allocates nothing
+    /// (beyond growing the open-array stack to the nesting depth, once).
+    fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
+        let max_depth = self.limits.max_depth.min(MAX_DEPTH_HARD);
+        let mut pos = self.resume;
+        loop {
+            #[cfg(test)]
+            {
+                self.scanned += 1;
             }
-            None => {
-                self.need = need;
-                Ok(None)
+            let mut need = 0;
+            match scan_one(&self.limits, buf, pos, &mut need) {
+                Ok(Step::Incomplete) => {
+                    self.resume = pos;
+                    self.pending(buf, need);
+                    return Ok(None);
+                }
+                Ok(Step::Done(end)) => pos = end,
+                Ok(Step::Array { count, after }) => {
+                    // The open arrays are exactly this one's ancestors.
+                    if self.open.len() + 1 > max_depth {
+                        self.reset();
+                        return Err(Error::DepthExceeded { limit: max_depth });
+                    }
+                    pos = after;
+                    if count > 0 {
+                        self.open.push(count);
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    self.reset();
+                    return Err(e);
+                }
+            }
+            // An element ended at `pos`: close every array it completes.
+            loop {
+                let Some(left) = self.open.last_mut() else {
+                    self.reset();
+                    return Ok(Some(pos));
+                };
+                *left -= 1;
+                if *left > 0 {
+                    break;
+                }
+                self.open.pop();
             }
         }
     }
 
-    /// Finds the CRLF of the line starting at `start`, recording `need` if absent.
-    fn line(&mut self, buf: &[u8], start: usize) -> Result<Option<usize>, Error> {
+    /// Finds the CRLF of the line starting at offset 1, recording `need` if absent.
+    #[inline]
+    fn line(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
+        #[cfg(test)]
+        {
+            self.scanned += 1;
+        }
         let mut need = 0;
-        let found = find_crlf(&self.limits, buf, start, &mut need)?;
+        let found = find_crlf(&self.limits, buf, 1, &mut need)?;
         if found.is_none() {
-            self.need = need;
+            self.pending(buf, need);
         }
         Ok(found)
     }
 
-    fn check_bulk(&self, len: i64) -> Result<usize, Error> {
-        let limit = self.limits.max_bulk_len;
-        match usize::try_from(len) {
-            Ok(n) if n <= limit => Ok(n),
-            _ => Err(Error::BulkTooLarge { len: len as u64, limit }),
+    /// Lines searched since the decoder was made (tests only).
+    #[cfg(test)]
+    pub(crate) fn scanned(&self) -> usize {
+        self.scanned
+    }
+}
+
+/// Scans the element header at `pos`: a whole scalar, or an array's header.
+#[inline]
+fn scan_one(limits: &Limits, buf: &[u8], pos: usize, need: &mut usize) -> Result<Step, Error> {
+    let Some(&kind) = buf.get(pos) else {
+        *need = pos + 1;
+        return Ok(Step::Incomplete);
+    };
+    if !matches!(kind, b'+' | b'-' | b':' | b'$' | b'*') {
+        return Err(Error::InvalidTypeByte {
+            byte: kind,
+            offset: pos,
+        });
+    }
+    let Some(cr) = find_crlf(limits, buf, pos + 1, need)? else {
+        return Ok(Step::Incomplete);
+    };
+    let line = &buf[pos + 1..cr];
+    let after = cr + 2;
+    match kind {
+        b'+' | b'-' => Ok(Step::Done(after)),
+        b':' => match parse_int(line) {
+            Some(_) => Ok(Step::Done(after)),
+            None => Err(Error::InvalidInteger { offset: pos }),
+        },
+        b'$' => {
+            let len = parse_len(line, pos)?;
+            if len < 0 {
+                return Ok(Step::Done(after));
+            }
+            let len = check_len(len, limits.max_bulk_len, bulk_too_large)?;
+            let end = after + len + 2;
+            if buf.len() < end {
+                *need = end;
+                return Ok(Step::Incomplete);
+            }
+            check_crlf(buf, after + len)?;
+            Ok(Step::Done(end))
         }
+        _ => {
+            // b'*'
+            let len = parse_len(line, pos)?;
+            if len < 0 {
+                return Ok(Step::Done(after));
+            }
+            let count = check_len(len, limits.max_array_len, array_too_large)?;
+            Ok(Step::Array { count, after })
+        }
+    }
+}
+
+fn bulk_too_large(len: u64, limit: usize) -> Error {
+    Error::BulkTooLarge { len, limit }
+}
+
+fn array_too_large(len: u64, limit: usize) -> Error {
+    Error::ArrayTooLarge { len, limit }
+}
+
+/// Checks a non-negative announced length against `limit`, before anything
+/// of that size is buffered or reserved.
+#[inline]
+fn check_len(len: i64, limit: usize, err: fn(u64, usize) -> Error) -> Result<usize, Error> {
+    match usize::try_from(len) {
+        Ok(n) if n <= limit => Ok(n),
+        _ => Err(err(len.unsigned_abs(), limit)),
     }
 }
 
 /// Returns the offset of the CR ending the line that starts at `start`.
 ///
-/// `Ok(None)` sets `need`: the line is not yet terminated.
+/// Looks at most `max_line_len + 1` bytes ahead, so an unterminated line costs
+/// a bounded scan. `Ok(None)` sets `need`: the line is not yet terminated.
+#[inline]
 fn find_crlf(
     limits: &Limits,
     buf: &[u8],
@@ -184,13 +360,12 @@ fn find_crlf(
     need: &mut usize,
 ) -> Result<Option<usize>, Error> {
     let rest = buf.get(start..).unwrap_or_default();
-    match memchr(b'\r', rest) {
+    let window = &rest[..rest.len().min(limits.max_line_len.saturating_add(1))];
+    match memchr(b'\r', window) {
+        Some(i) if i > limits.max_line_len => Err(Error::LineTooLong {
+            limit: limits.max_line_len,
+        }),
         Some(i) => {
-            if i > limits.max_line_len {
-                return Err(Error::LineTooLong {
-                    limit: limits.max_line_len,
-                });
-            }
             let cr = start + i;
             match buf.get(cr + 1) {
                 None => {
@@ -201,12 +376,10 @@ fn find_crlf(
                 Some(_) => Err(Error::MissingCrlf { offset: cr }),
             }
         }
+        None if rest.len() > limits.max_line_len => Err(Error::LineTooLong {
+            limit: limits.max_line_len,
+        }),
         None => {
-            if rest.len() > limits.max_line_len {
-                return Err(Error::LineTooLong {
-                    limit: limits.max_line_len,
-                });
-            }
             *need = buf.len() + 1;
             Ok(None)
         }
@@ -214,6 +387,7 @@ fn find_crlf(
 }
 
 /// Requires `buf[at..at + 2] == b"\r\n"` (the caller checked it is buffered).
+#[inline]
 fn check_crlf(buf: &[u8], at: usize) -> Result<(), Error> {
     if &buf[at..at + 2] == b"\r\n" {
         Ok(())
@@ -222,94 +396,11 @@ fn check_crlf(buf: &[u8], at: usize) -> Result<(), Error> {
     }
 }
 
-/// Phase one: proves the frame at `pos` is complete and returns its end offset.
-///
-/// Allocates nothing. `Ok(None)` sets `need` to a length the buffer must reach
-/// before the answer can change.
-fn scan(
-    limits: &Limits,
-    buf: &[u8],
-    pos: usize,
-    depth: usize,
-    need: &mut usize,
-) -> Result<Option<usize>, Error> {
-    let Some(&kind) = buf.get(pos) else {
-        *need = pos + 1;
-        return Ok(None);
-    };
-    if !matches!(kind, b'+' | b'-' | b':' | b'$' | b'*') {
-        return Err(Error::InvalidTypeByte {
-            byte: kind,
-            offset: pos,
-        });
-    }
-    let Some(cr) = find_crlf(limits, buf, pos + 1, need)? else {
-        return Ok(None);
-    };
-    let line = &buf[pos + 1..cr];
-    let after = cr + 2;
-    match kind {
-        b'+' | b'-' => Ok(Some(after)),
-        b':' => match parse_int(line) {
-            Some(_) => Ok(Some(after)),
-            None => Err(Error::InvalidInteger { offset: pos }),
-        },
-        b'$' => {
-            let len = parse_len(line, pos)?;
-            if len < 0 {
-                return Ok(Some(after));
-            }
-            let len = match usize::try_from(len) {
-                Ok(n) if n <= limits.max_bulk_len => n,
-                _ => {
-                    return Err(Error::BulkTooLarge {
-                        len: len as u64,
-                        limit: limits.max_bulk_len,
-                    })
-                }
-            };
-            let end = after + len + 2;
-            if buf.len() < end {
-                *need = end;
-                return Ok(None);
-            }
-            check_crlf(buf, after + len)?;
-            Ok(Some(end))
-        }
-        _ => {
-            // b'*'
-            let len = parse_len(line, pos)?;
-            if len < 0 {
-                return Ok(Some(after));
-            }
-            let count = match usize::try_from(len) {
-                Ok(n) if n <= limits.max_array_len => n,
-                _ => {
-                    return Err(Error::ArrayTooLarge {
-                        len: len as u64,
-                        limit: limits.max_array_len,
-                    })
-                }
-            };
-            let max_depth = limits.max_depth.min(MAX_DEPTH_HARD);
-            if depth + 1 > max_depth {
-                return Err(Error::DepthExceeded { limit: max_depth });
-            }
-            let mut at = after;
-            for _ in 0..count {
-                match scan(limits, buf, at, depth + 1, need)? {
-                    Some(end) => at = end,
-                    None => return Ok(None),
-                }
-            }
-            Ok(Some(at))
-        }
-    }
-}
-
-/// Phase two: builds the frame at `pos` of a buffer [`scan`] has validated.
+/// Phase two: builds the frame at `pos` of a buffer [`Decoder::scan`] has
+/// validated from byte 0.
 ///
 /// Returns the frame and its end offset. Payloads are slices of `raw`.
+/// Recursion is bounded by the depth limit scan enforced.
 fn build(raw: &Bytes, pos: usize) -> (Frame, usize) {
     let buf = &raw[..];
     let cr = pos + 1 + memchr(b'\r', &buf[pos + 1..]).expect("scan() found this line's CRLF");
@@ -354,22 +445,29 @@ fn parse_len(line: &[u8], offset: usize) -> Result<i64, Error> {
     }
 }
 
-/// Parses an optionally negative decimal `i64`; `None` on anything else
-/// (empty, stray bytes, `+` sign, overflow).
+/// Parses a canonical decimal `i64`, the only form Redis writes: optional `-`,
+/// then digits with no leading zero (`0` itself aside) and no `-0`. `None` on
+/// anything else (empty, stray bytes, `+` sign, leading zeros, overflow), so
+/// every accepted line re-encodes to exactly its own bytes.
+#[inline]
 pub(crate) fn parse_int(line: &[u8]) -> Option<i64> {
     let (negative, digits) = match line.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, line),
     };
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
+    match digits {
+        [b'0'] if !negative => return Some(0),
+        [] | [b'0', ..] => return None,
+        _ if digits.len() > 19 => return None,
+        _ => {}
     }
     let mut n: i64 = 0;
     for &d in digits {
-        if !d.is_ascii_digit() {
+        let digit = d.wrapping_sub(b'0');
+        if digit > 9 {
             return None;
         }
-        let digit = i64::from(d - b'0');
+        let digit = i64::from(digit);
         n = if negative {
             n.checked_mul(10)?.checked_sub(digit)?
         } else {
@@ -377,4 +475,754 @@ pub(crate) fn parse_int(line: &[u8]) -> Option<i64> {
         };
     }
     Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{encode, encoded_len, MAX_BULK_LEN, MAX_DEPTH};
+
+    /// Appended to every input in the padded run: a frame-start that is itself
+    /// invalid, so a decoder that read past its frame would fail loudly.
+    const JUNK: &[u8] = b"?junk\r\n";
+
+    fn bulk(s: &str) -> Frame {
+        Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    fn limits(f: impl FnOnce(&mut Limits)) -> Limits {
+        let mut limits = Limits::default();
+        f(&mut limits);
+        limits
+    }
+
+    /// `input` is exactly one frame: every entry point decodes it, exact and
+    /// padded with junk, consuming exactly `input.len()` bytes.
+    fn ok_with(limits: Limits, input: &[u8], expected: &Frame) {
+        for junk in [&b""[..], JUNK] {
+            let mut bytes = BytesMut::from(input);
+            bytes.extend_from_slice(junk);
+            let case = format!("{input:?} + {junk:?}");
+
+            let mut buf = bytes.clone();
+            let got = Decoder::with_limits(limits).decode(&mut buf);
+            assert_eq!(got, Ok(Some(expected.clone())), "decode {case}");
+            assert_eq!(&buf[..], junk, "decode consumed exactly the frame: {case}");
+
+            let mut buf = bytes.clone();
+            let (frame, raw) = Decoder::with_limits(limits)
+                .decode_raw(&mut buf)
+                .unwrap_or_else(|e| panic!("decode_raw {case}: {e}"))
+                .unwrap_or_else(|| panic!("decode_raw {case}: incomplete"));
+            assert_eq!(&frame, expected, "decode_raw {case}");
+            assert_eq!(&raw[..], input, "decode_raw raw bytes {case}");
+            assert_eq!(
+                &buf[..],
+                junk,
+                "decode_raw consumed exactly the frame: {case}"
+            );
+
+            let len = Decoder::with_limits(limits).frame_len(&bytes);
+            assert_eq!(len, Ok(Some(input.len())), "frame_len {case}");
+        }
+        // What decodes re-encodes to the same bytes.
+        let mut again = BytesMut::new();
+        encode(expected, &mut again);
+        assert_eq!(&again[..], input);
+        assert_eq!(encoded_len(expected), input.len());
+    }
+
+    fn ok(input: &[u8], expected: &Frame) {
+        ok_with(Limits::default(), input, expected);
+    }
+
+    /// `input` breaks the protocol with exactly `expected`, exact and padded,
+    /// from every entry point; the buffer is left untouched.
+    fn err_with(limits: Limits, input: &[u8], expected: &Error) {
+        for junk in [&b""[..], JUNK] {
+            let mut bytes = BytesMut::from(input);
+            bytes.extend_from_slice(junk);
+            let case = format!("{input:?} + {junk:?}");
+
+            let mut buf = bytes.clone();
+            assert_eq!(
+                Decoder::with_limits(limits).decode(&mut buf),
+                Err(expected.clone()),
+                "decode {case}"
+            );
+            assert_eq!(buf, bytes, "an error leaves the buffer untouched: {case}");
+            let mut buf = bytes.clone();
+            assert_eq!(
+                Decoder::with_limits(limits).decode_raw(&mut buf),
+                Err(expected.clone()),
+                "decode_raw {case}"
+            );
+            assert_eq!(buf, bytes, "an error leaves the buffer untouched: {case}");
+            assert_eq!(
+                Decoder::with_limits(limits).frame_len(&bytes),
+                Err(expected.clone()),
+                "frame_len {case}"
+            );
+        }
+    }
+
+    fn err(input: &[u8], expected: &Error) {
+        err_with(Limits::default(), input, expected);
+    }
+
+    /// `input` is a strict prefix of a frame: `Ok(None)`, buffer untouched.
+    fn incomplete_with(limits: Limits, input: &[u8]) {
+        let mut buf = BytesMut::from(input);
+        assert_eq!(
+            Decoder::with_limits(limits).decode(&mut buf),
+            Ok(None),
+            "{input:?}"
+        );
+        assert_eq!(&buf[..], input, "Ok(None) leaves the buffer untouched");
+        assert_eq!(
+            Decoder::with_limits(limits).decode_raw(&mut buf),
+            Ok(None),
+            "{input:?}"
+        );
+        assert_eq!(&buf[..], input);
+        assert_eq!(
+            Decoder::with_limits(limits).frame_len(input),
+            Ok(None),
+            "{input:?}"
+        );
+    }
+
+    fn incomplete(input: &[u8]) {
+        incomplete_with(Limits::default(), input);
+    }
+
+    #[test]
+    fn simple_strings() {
+        ok(b"+OK\r\n", &Frame::Simple("OK".into()));
+        ok(b"+\r\n", &Frame::Simple("".into()));
+        ok(
+            b"+QUEUED with spaces\r\n",
+            &Frame::Simple("QUEUED with spaces".into()),
+        );
+        // Binary bytes other than CR pass through; nothing is UTF-8 checked.
+        ok(
+            b"+\xff\x00\n\r\n",
+            &Frame::Simple(Bytes::from_static(b"\xff\x00\n")),
+        );
+    }
+
+    #[test]
+    fn errors() {
+        ok(
+            b"-ERR unknown command 'FOO'\r\n",
+            &Frame::Error("ERR unknown command 'FOO'".into()),
+        );
+        ok(
+            b"-BUSYKEY Target key name already exists.\r\n",
+            &Frame::Error("BUSYKEY Target key name already exists.".into()),
+        );
+        ok(b"-\r\n", &Frame::Error("".into()));
+    }
+
+    #[test]
+    fn integers() {
+        for n in [0, 1, -1, -2, 42, 1_000_000, i64::MAX, i64::MIN] {
+            ok(format!(":{n}\r\n").as_bytes(), &Frame::Integer(n));
+        }
+    }
+
+    #[test]
+    fn bulk_strings() {
+        ok(b"$5\r\nhello\r\n", &bulk("hello"));
+        ok(b"$0\r\n\r\n", &bulk(""));
+        // Binary-safe: CR, LF and NUL inside the payload are data.
+        ok(
+            b"$6\r\n\r\n\0\r\n\n\r\n",
+            &Frame::Bulk(Bytes::from_static(b"\r\n\0\r\n\n")),
+        );
+        let big = vec![b'x'; 100_000];
+        let mut input = b"$100000\r\n".to_vec();
+        input.extend_from_slice(&big);
+        input.extend_from_slice(b"\r\n");
+        ok(&input, &Frame::Bulk(big.into()));
+    }
+
+    #[test]
+    fn nulls() {
+        // $-1 is a null bulk; *-1 a null array; both occur in replies.
+        ok(b"$-1\r\n", &Frame::Null);
+        ok(b"*-1\r\n", &Frame::NullArray);
+    }
+
+    #[test]
+    fn arrays() {
+        ok(b"*0\r\n", &Frame::Array(vec![]));
+        ok(
+            b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n",
+            &Frame::Array(vec![bulk("GET"), bulk("key")]),
+        );
+        // A SCAN reply: cursor, then an array of keys.
+        ok(
+            b"*2\r\n$1\r\n0\r\n*2\r\n$3\r\nk:1\r\n$3\r\nk:2\r\n",
+            &Frame::Array(vec![
+                bulk("0"),
+                Frame::Array(vec![bulk("k:1"), bulk("k:2")]),
+            ]),
+        );
+        // Every element type, including the nulls and an empty array.
+        ok(
+            b"*8\r\n+OK\r\n-ERR x\r\n:-2\r\n$1\r\nv\r\n$-1\r\n*-1\r\n*0\r\n*1\r\n*1\r\n:7\r\n",
+            &Frame::Array(vec![
+                Frame::Simple("OK".into()),
+                Frame::Error("ERR x".into()),
+                Frame::Integer(-2),
+                bulk("v"),
+                Frame::Null,
+                Frame::NullArray,
+                Frame::Array(vec![]),
+                Frame::Array(vec![Frame::Array(vec![Frame::Integer(7)])]),
+            ]),
+        );
+    }
+
+    #[test]
+    fn incomplete_frames_are_ok_none_at_every_prefix() {
+        let frames: [&[u8]; 8] = [
+            b"+OK\r\n",
+            b"-ERR x\r\n",
+            b":-123\r\n",
+            b"$5\r\nhello\r\n",
+            b"$-1\r\n",
+            b"*-1\r\n",
+            b"*0\r\n",
+            b"*2\r\n*1\r\n:1\r\n$3\r\nfoo\r\n",
+        ];
+        for frame in frames {
+            for cut in 0..frame.len() {
+                incomplete(&frame[..cut]);
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_type_byte() {
+        err(
+            b"?\r\n",
+            &Error::InvalidTypeByte {
+                byte: b'?',
+                offset: 0,
+            },
+        );
+        // RESP3 types are not RESP2.
+        err(
+            b"_\r\n",
+            &Error::InvalidTypeByte {
+                byte: b'_',
+                offset: 0,
+            },
+        );
+        err(
+            b"%1\r\n",
+            &Error::InvalidTypeByte {
+                byte: b'%',
+                offset: 0,
+            },
+        );
+        // An inline command / stray text is not a reply.
+        err(
+            b"PING\r\n",
+            &Error::InvalidTypeByte {
+                byte: b'P',
+                offset: 0,
+            },
+        );
+        // Offsets count from the start of the buffer, inside arrays too.
+        err(
+            b"*2\r\n:1\r\n\x00",
+            &Error::InvalidTypeByte { byte: 0, offset: 8 },
+        );
+        err(
+            b"*1\r\n*1\r\n!x\r\n",
+            &Error::InvalidTypeByte {
+                byte: b'!',
+                offset: 8,
+            },
+        );
+    }
+
+    #[test]
+    fn invalid_length() {
+        for bad in [
+            &b"$-2\r\n"[..],
+            b"$\r\n",
+            b"$abc\r\n",
+            b"$+1\r\n",
+            b"$ 1\r\n",
+            b"$1 \r\n",
+            b"$01\r\n",
+            b"$-0\r\n",
+            b"$-01\r\n",
+            b"$99999999999999999999\r\n",
+            b"*-2\r\n",
+            b"*x\r\n",
+            b"*00\r\n",
+        ] {
+            err(bad, &Error::InvalidLength { offset: 0 });
+        }
+        err(b"*1\r\n$-5\r\n", &Error::InvalidLength { offset: 4 });
+        err(b"*2\r\n:1\r\n*?\r\n", &Error::InvalidLength { offset: 8 });
+    }
+
+    #[test]
+    fn invalid_integer() {
+        for bad in [
+            &b":\r\n"[..],
+            b":-\r\n",
+            b":abc\r\n",
+            b":+1\r\n",
+            b":1.5\r\n",
+            b": 1\r\n",
+            b":007\r\n",
+            b":-0\r\n",
+            b":9223372036854775808\r\n",
+            b":-9223372036854775809\r\n",
+            b":12345678901234567890123\r\n",
+        ] {
+            err(bad, &Error::InvalidInteger { offset: 0 });
+        }
+        err(
+            b"*3\r\n:1\r\n:2\r\n:x\r\n",
+            &Error::InvalidInteger { offset: 12 },
+        );
+    }
+
+    #[test]
+    fn missing_crlf() {
+        // A CR not followed by LF, in each kind of line.
+        err(b"+OK\rX\n", &Error::MissingCrlf { offset: 3 });
+        err(b"-ERR\r\r\n", &Error::MissingCrlf { offset: 4 });
+        err(b":1\rx", &Error::MissingCrlf { offset: 2 });
+        err(b"$3\rfoo\r\n", &Error::MissingCrlf { offset: 2 });
+        err(b"*1\r:1\r\n", &Error::MissingCrlf { offset: 2 });
+        // A bulk payload not followed by CRLF: its length lied.
+        err(b"$3\r\nfooXY", &Error::MissingCrlf { offset: 7 });
+        err(b"$3\r\nfoo\rX", &Error::MissingCrlf { offset: 7 });
+        err(b"$3\r\nfo\r\n\r\n", &Error::MissingCrlf { offset: 7 });
+        err(b"*2\r\n$1\r\nab\r\n", &Error::MissingCrlf { offset: 9 });
+    }
+
+    #[test]
+    fn bulk_too_large() {
+        let over = MAX_BULK_LEN as u64 + 1;
+        // Refused from the header alone, before any payload is buffered.
+        err(
+            format!("${over}\r\n").as_bytes(),
+            &Error::BulkTooLarge {
+                len: over,
+                limit: MAX_BULK_LEN,
+            },
+        );
+        err(
+            format!("*1\r\n${over}\r\n").as_bytes(),
+            &Error::BulkTooLarge {
+                len: over,
+                limit: MAX_BULK_LEN,
+            },
+        );
+    }
+
+    #[test]
+    fn array_too_large() {
+        let l = limits(|l| l.max_array_len = 2);
+        err_with(l, b"*3\r\n", &Error::ArrayTooLarge { len: 3, limit: 2 });
+        err_with(
+            l,
+            b"*1\r\n*3\r\n",
+            &Error::ArrayTooLarge { len: 3, limit: 2 },
+        );
+        // The default admits 2^32 - 1 elements; one more is refused from the
+        // header, with nothing reserved for the elements.
+        let over = crate::MAX_ARRAY_LEN as u64 + 1;
+        err(
+            format!("*{over}\r\n").as_bytes(),
+            &Error::ArrayTooLarge {
+                len: over,
+                limit: crate::MAX_ARRAY_LEN,
+            },
+        );
+        incomplete(format!("*{}\r\n:1\r\n", crate::MAX_ARRAY_LEN).as_bytes());
+    }
+
+    #[test]
+    fn depth_exceeded() {
+        let l = limits(|l| l.max_depth = 1);
+        err_with(l, b"*1\r\n*0\r\n", &Error::DepthExceeded { limit: 1 });
+        // A null array is a value, not a level of nesting.
+        ok_with(l, b"*1\r\n*-1\r\n", &Frame::Array(vec![Frame::NullArray]));
+        let l = limits(|l| l.max_depth = 0);
+        err_with(l, b"*0\r\n", &Error::DepthExceeded { limit: 0 });
+        ok_with(l, b"*-1\r\n", &Frame::NullArray);
+    }
+
+    #[test]
+    fn line_too_long() {
+        let l = limits(|l| l.max_line_len = 4);
+        err_with(l, b"+12345\r\n", &Error::LineTooLong { limit: 4 });
+        err_with(l, b"-12345\r\n", &Error::LineTooLong { limit: 4 });
+        err_with(l, b":12345\r\n", &Error::LineTooLong { limit: 4 });
+        err_with(l, b"$12345\r\n", &Error::LineTooLong { limit: 4 });
+        err_with(l, b"*1\r\n+12345\r\n", &Error::LineTooLong { limit: 4 });
+        // Unterminated: refused as soon as it is longer than the limit.
+        err_with(l, b"+12345", &Error::LineTooLong { limit: 4 });
+    }
+
+    #[test]
+    fn errors_display_lowercase_with_values() {
+        let cases = [
+            (
+                Error::InvalidTypeByte {
+                    byte: b'?',
+                    offset: 17,
+                },
+                "invalid type byte 0x3f at offset 17",
+            ),
+            (
+                Error::InvalidLength { offset: 3 },
+                "invalid length at offset 3",
+            ),
+            (
+                Error::InvalidInteger { offset: 4 },
+                "invalid integer at offset 4",
+            ),
+            (Error::MissingCrlf { offset: 5 }, "missing CRLF at offset 5"),
+            (
+                Error::BulkTooLarge {
+                    len: 600_000_000,
+                    limit: 536_870_912,
+                },
+                "bulk length 600000000 exceeds limit 536870912",
+            ),
+            (
+                Error::ArrayTooLarge { len: 9, limit: 8 },
+                "array length 9 exceeds limit 8",
+            ),
+            (
+                Error::DepthExceeded { limit: 100 },
+                "arrays nested deeper than limit 100",
+            ),
+            (
+                Error::LineTooLong { limit: 65536 },
+                "line longer than limit 65536",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+
+    fn nested(levels: usize) -> (Vec<u8>, Frame) {
+        let mut input = b"*1\r\n".repeat(levels);
+        input.extend_from_slice(b":1\r\n");
+        let mut frame = Frame::Integer(1);
+        for _ in 0..levels {
+            frame = Frame::Array(vec![frame]);
+        }
+        (input, frame)
+    }
+
+    #[test]
+    fn max_bulk_len_boundary() {
+        let l = limits(|l| l.max_bulk_len = 10);
+        ok_with(l, b"$10\r\n0123456789\r\n", &bulk("0123456789"));
+        err_with(l, b"$11\r\n", &Error::BulkTooLarge { len: 11, limit: 10 });
+        err_with(
+            l,
+            b"$11\r\n0123456789X\r\n",
+            &Error::BulkTooLarge { len: 11, limit: 10 },
+        );
+        let l = limits(|l| l.max_bulk_len = 0);
+        ok_with(l, b"$0\r\n\r\n", &bulk(""));
+        ok_with(l, b"$-1\r\n", &Frame::Null);
+        err_with(l, b"$1\r\n", &Error::BulkTooLarge { len: 1, limit: 0 });
+    }
+
+    #[test]
+    fn max_array_len_boundary() {
+        let l = limits(|l| l.max_array_len = 3);
+        let three = Frame::Array(vec![Frame::Integer(1); 3]);
+        ok_with(l, b"*3\r\n:1\r\n:1\r\n:1\r\n", &three);
+        err_with(
+            l,
+            b"*4\r\n:1\r\n:1\r\n:1\r\n:1\r\n",
+            &Error::ArrayTooLarge { len: 4, limit: 3 },
+        );
+        err_with(l, b"*4\r\n", &Error::ArrayTooLarge { len: 4, limit: 3 });
+    }
+
+    #[test]
+    fn max_depth_boundary() {
+        for depth in [1, 5, MAX_DEPTH] {
+            let l = limits(|l| l.max_depth = depth);
+            let (input, frame) = nested(depth);
+            ok_with(l, &input, &frame);
+            let (input, _) = nested(depth + 1);
+            err_with(l, &input, &Error::DepthExceeded { limit: depth });
+        }
+        // The default is MAX_DEPTH.
+        let (input, frame) = nested(MAX_DEPTH);
+        ok(&input, &frame);
+        err(
+            &nested(MAX_DEPTH + 1).0,
+            &Error::DepthExceeded { limit: MAX_DEPTH },
+        );
+    }
+
+    #[test]
+    fn max_depth_is_clamped_to_the_hard_limit() {
+        let l = limits(|l| l.max_depth = usize::MAX);
+        let (input, frame) = nested(MAX_DEPTH_HARD);
+        ok_with(l, &input, &frame);
+        let (input, _) = nested(MAX_DEPTH_HARD + 1);
+        err_with(
+            l,
+            &input,
+            &Error::DepthExceeded {
+                limit: MAX_DEPTH_HARD,
+            },
+        );
+        let l = limits(|l| l.max_depth = MAX_DEPTH_HARD + 1);
+        err_with(
+            l,
+            &input,
+            &Error::DepthExceeded {
+                limit: MAX_DEPTH_HARD,
+            },
+        );
+    }
+
+    #[test]
+    fn max_line_len_boundary() {
+        let l = limits(|l| l.max_line_len = 8);
+        ok_with(l, b"+12345678\r\n", &Frame::Simple("12345678".into()));
+        err_with(l, b"+123456789\r\n", &Error::LineTooLong { limit: 8 });
+        ok_with(l, b"-12345678\r\n", &Frame::Error("12345678".into()));
+        err_with(l, b"-123456789\r\n", &Error::LineTooLong { limit: 8 });
+        ok_with(l, b":12345678\r\n", &Frame::Integer(12_345_678));
+        err_with(l, b":123456789\r\n", &Error::LineTooLong { limit: 8 });
+        // Unterminated at the limit may still end; one byte more cannot.
+        incomplete_with(l, b"+12345678");
+        incomplete_with(l, b"+12345678\r");
+        err_with(l, b"+123456789", &Error::LineTooLong { limit: 8 });
+        // The limit is on lines, not on bulk payloads.
+        ok_with(l, b"$10\r\n0123456789\r\n", &bulk("0123456789"));
+    }
+
+    #[test]
+    fn a_large_bulk_in_64k_reads_is_scanned_once() {
+        const PAYLOAD: usize = 1 << 20;
+        const READ: usize = 64 << 10;
+        let mut stream = format!("${PAYLOAD}\r\n").into_bytes();
+        stream.extend((0..PAYLOAD).map(|i| i as u8));
+        stream.extend_from_slice(b"\r\n");
+        for wrap in [false, true] {
+            let input = if wrap {
+                [&b"*1\r\n"[..], &stream].concat()
+            } else {
+                stream.clone()
+            };
+            let mut decoder = Decoder::new();
+            let mut buf = BytesMut::new();
+            let mut frames = Vec::new();
+            for piece in input.chunks(READ) {
+                buf.extend_from_slice(piece);
+                if let Some(frame) = decoder.decode(&mut buf).expect("valid") {
+                    frames.push(frame);
+                }
+            }
+            assert!(buf.is_empty());
+            assert_eq!(frames.len(), 1);
+            let payload = match &frames[0] {
+                Frame::Array(items) => items[0].as_bulk().expect("bulk"),
+                frame => frame.as_bulk().expect("bulk"),
+            };
+            assert_eq!(
+                &payload[..],
+                &stream[stream.len() - PAYLOAD - 2..stream.len() - 2]
+            );
+            // The header is read when the first piece arrives, then nothing is
+            // looked at until the last piece completes the frame: 17 reads,
+            // a handful of line searches, not one per read.
+            let expected = if wrap {
+                // *1 and $N, then on completion resume at $N and prove all
+                // from byte 0 (2 more).
+                2 + 1 + 2
+            } else {
+                2
+            };
+            assert_eq!(decoder.scanned(), expected, "wrap {wrap}");
+        }
+    }
+
+    #[test]
+    fn a_large_array_in_small_reads_is_scanned_linearly() {
+        const ITEMS: usize = 10_000;
+        let mut input = format!("*{ITEMS}\r\n").into_bytes();
+        for i in 0..ITEMS {
+            input.extend_from_slice(
+                format!("${}\r\nkey:{i}\r\n", 4 + i.to_string().len()).as_bytes(),
+            );
+        }
+        let mut decoder = Decoder::new();
+        let mut buf = BytesMut::new();
+        let mut frame = None;
+        let pieces = input.chunks(100).count();
+        for piece in input.chunks(100) {
+            buf.extend_from_slice(piece);
+            if let Some(f) = decoder.decode(&mut buf).expect("valid") {
+                frame = Some(f);
+            }
+        }
+        let items = frame.expect("complete").into_array().expect("array");
+        assert_eq!(items.len(), ITEMS);
+        assert_eq!(items[9_999], bulk("key:9999"));
+        // Restarting from byte 0 on each read would cost ~ITEMS * pieces / 2.
+        let bound = 2 * (ITEMS + 1) + pieces;
+        assert!(
+            decoder.scanned() <= bound,
+            "{} > {bound}",
+            decoder.scanned()
+        );
+    }
+
+    #[test]
+    fn payloads_share_the_read_buffer() {
+        let mut buf = BytesMut::with_capacity(4096);
+        buf.extend_from_slice(b"$5\r\nhello\r\n+OK\r\n*2\r\n$3\r\nfoo\r\n-ERR e\r\n");
+        let base = buf.as_ptr() as usize;
+        let end = base + buf.capacity();
+        let inside = |b: &Bytes| {
+            let p = b.as_ptr() as usize;
+            assert!(p >= base && p + b.len() <= end, "payload {b:?} was copied");
+        };
+        let mut decoder = Decoder::new();
+        let bulk = decoder.decode(&mut buf).unwrap().unwrap();
+        inside(bulk.as_bulk().unwrap());
+        assert_eq!(bulk.as_bulk().unwrap().as_ptr() as usize, base + 4);
+        match decoder.decode(&mut buf).unwrap().unwrap() {
+            Frame::Simple(s) => inside(&s),
+            other => panic!("{other:?}"),
+        }
+        let (frame, raw) = decoder.decode_raw(&mut buf).unwrap().unwrap();
+        let raw_start = raw.as_ptr() as usize;
+        let mut payloads = frame.into_array().unwrap().into_iter();
+        let foo = payloads.next().unwrap();
+        let foo = foo.as_bulk().unwrap();
+        // Inside the raw frame, which is itself inside the read buffer.
+        inside(&raw);
+        let p = foo.as_ptr() as usize;
+        assert!(p >= raw_start && p + foo.len() <= raw_start + raw.len());
+        assert_eq!(p, raw_start + 8);
+        inside(payloads.next().unwrap().as_error().unwrap());
+    }
+
+    #[test]
+    fn a_pipelined_stream_decodes_frame_by_frame() {
+        let mut buf =
+            BytesMut::from(&b"+OK\r\n:1\r\n$3\r\nabc\r\n$-1\r\n*1\r\n:2\r\n-ERR x\r\n+PART"[..]);
+        let mut decoder = Decoder::new();
+        let mut frames = Vec::new();
+        while let Some(frame) = decoder.decode(&mut buf).unwrap() {
+            frames.push(frame);
+        }
+        assert_eq!(
+            frames,
+            [
+                Frame::Simple("OK".into()),
+                Frame::Integer(1),
+                bulk("abc"),
+                Frame::Null,
+                Frame::Array(vec![Frame::Integer(2)]),
+                Frame::Error("ERR x".into()),
+            ]
+        );
+        assert_eq!(&buf[..], b"+PART");
+        buf.extend_from_slice(b"IAL\r\n");
+        assert_eq!(
+            decoder.decode(&mut buf),
+            Ok(Some(Frame::Simple("PARTIAL".into())))
+        );
+    }
+
+    #[test]
+    fn a_switched_buffer_never_yields_a_wrong_frame() {
+        // Misuse: pending state from one buffer, then another without reset().
+        let mut decoder = Decoder::new();
+        let mut first = BytesMut::from(&b"*3\r\n:1\r\n:2\r\n"[..]);
+        assert_eq!(decoder.decode(&mut first), Ok(None));
+        // A shorter buffer: the decoder notices and starts over.
+        let mut short = BytesMut::from(&b"*1\r\n:9\r\n"[..]);
+        assert_eq!(
+            decoder.decode(&mut short),
+            Ok(Some(Frame::Array(vec![Frame::Integer(9)])))
+        );
+        // A longer one whose resumed scan "completes": re-proved from byte 0.
+        assert_eq!(decoder.decode(&mut first), Ok(None));
+        let mut other = BytesMut::from(&b"*2\r\n:1\r\n+x\r\n:3\r\n+y\r\n"[..]);
+        assert_eq!(
+            decoder.decode(&mut other),
+            Ok(Some(Frame::Array(vec![
+                Frame::Integer(1),
+                Frame::Simple("x".into())
+            ])))
+        );
+        // reset() makes any buffer fair game.
+        assert_eq!(decoder.decode(&mut first), Ok(None));
+        decoder.reset();
+        let mut fresh = BytesMut::from(&b":5\r\n"[..]);
+        assert_eq!(decoder.decode(&mut fresh), Ok(Some(Frame::Integer(5))));
+    }
+
+    #[test]
+    fn parse_int_is_canonical() {
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"-1"), Some(-1));
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"-0",
+            b"00",
+            b"01",
+            b"+1",
+            b"1a",
+            b"--1",
+            b"9223372036854775808",
+        ] {
+            assert_eq!(parse_int(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn accessors() {
+        assert_eq!(bulk("x").as_bulk(), Some(&Bytes::from_static(b"x")));
+        assert_eq!(Frame::Integer(1).as_bulk(), None);
+        assert_eq!(Frame::Integer(-2).as_int(), Some(-2));
+        assert_eq!(Frame::Null.as_int(), None);
+        assert_eq!(
+            Frame::Array(vec![Frame::Null]).into_array(),
+            Ok(vec![Frame::Null])
+        );
+        assert_eq!(Frame::Null.into_array(), Err(Frame::Null));
+        assert!(Frame::Error("E".into()).is_error());
+        assert!(!Frame::Simple("E".into()).is_error());
+        assert_eq!(
+            Frame::Error("E".into()).as_error(),
+            Some(&Bytes::from_static(b"E"))
+        );
+        assert_eq!(Frame::Simple("E".into()).as_error(), None);
+        let d = Decoder::with_limits(limits(|l| l.max_depth = 3));
+        assert_eq!(d.limits().max_depth, 3);
+        assert_eq!(Decoder::new().limits(), &Limits::default());
+    }
 }

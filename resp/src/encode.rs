@@ -250,7 +250,11 @@ impl Requests {
     ///
     /// If `n` is more than [`Requests::len`].
     pub fn advance(&mut self, mut n: usize) {
-        assert!(n <= self.len, "advance({n}) past the {} queued bytes", self.len);
+        assert!(
+            n <= self.len,
+            "advance({n}) past the {} queued bytes",
+            self.len
+        );
         self.seal();
         self.len -= n;
         while n > 0 {
@@ -280,5 +284,284 @@ impl Requests {
             all.extend_from_slice(chunk);
         }
         all.freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(frame: &Frame) -> Vec<u8> {
+        let mut dst = BytesMut::new();
+        encode(frame, &mut dst);
+        assert_eq!(dst.len(), encoded_len(frame), "encoded_len {frame:?}");
+        dst.to_vec()
+    }
+
+    /// Every queued byte, in order, as `io_slices` hands them out.
+    fn iov_concat(out: &mut Requests) -> Vec<u8> {
+        let mut slices = Vec::new();
+        out.io_slices(&mut slices);
+        slices.iter().flat_map(|s| s.iter().copied()).collect()
+    }
+
+    fn payload(len: usize) -> Bytes {
+        (0..len).map(|i| (i * 7) as u8).collect::<Vec<u8>>().into()
+    }
+
+    #[test]
+    fn every_frame_type_encodes() {
+        let cases: [(Frame, &[u8]); 10] = [
+            (Frame::Simple("OK".into()), b"+OK\r\n"),
+            (Frame::Error("ERR x".into()), b"-ERR x\r\n"),
+            (Frame::Integer(-2), b":-2\r\n"),
+            (Frame::Integer(i64::MIN), b":-9223372036854775808\r\n"),
+            (Frame::Bulk("foo".into()), b"$3\r\nfoo\r\n"),
+            (Frame::Bulk("".into()), b"$0\r\n\r\n"),
+            (Frame::Null, b"$-1\r\n"),
+            (Frame::NullArray, b"*-1\r\n"),
+            (Frame::Array(vec![]), b"*0\r\n"),
+            (
+                Frame::Array(vec![Frame::Integer(1), Frame::Array(vec![Frame::Null])]),
+                b"*2\r\n:1\r\n*1\r\n$-1\r\n",
+            ),
+        ];
+        for (frame, bytes) in cases {
+            assert_eq!(encoded(&frame), bytes, "{frame:?}");
+        }
+    }
+
+    #[test]
+    fn write_int_formats_every_width() {
+        let mut n: i64 = 1;
+        let mut values = vec![0, i64::MIN, i64::MAX, -1];
+        for _ in 0..19 {
+            values.extend([n - 1, n, -n, -(n - 1)]);
+            n = n.saturating_mul(10);
+        }
+        for v in values {
+            let mut dst = BytesMut::new();
+            write_int(&mut dst, v);
+            assert_eq!(&dst[..], v.to_string().as_bytes());
+            assert_eq!(int_len(v), v.to_string().len(), "{v}");
+        }
+    }
+
+    #[test]
+    fn command_is_an_array_of_bulks() {
+        let mut out = Requests::new();
+        assert!(out.is_empty());
+        out.command(&[b"SET", b"k", b""]);
+        let expected = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n";
+        assert_eq!(&out.to_bytes()[..], expected);
+        assert_eq!(out.len(), expected.len());
+        assert!(!out.is_empty());
+        // to_bytes leaves the queue as it was.
+        assert_eq!(&out.to_bytes()[..], expected);
+        assert_eq!(out.front(), expected);
+    }
+
+    #[test]
+    fn arg_int_formats_extremes() {
+        for (n, text) in [
+            (i64::MIN, "-9223372036854775808"),
+            (-1, "-1"),
+            (0, "0"),
+            (i64::MAX, "9223372036854775807"),
+        ] {
+            let mut out = Requests::new();
+            out.start(1);
+            out.arg_int(n);
+            let expected = format!("*1\r\n${}\r\n{text}\r\n", text.len());
+            assert_eq!(&out.to_bytes()[..], expected.as_bytes());
+            assert_eq!(out.len(), expected.len());
+        }
+    }
+
+    #[test]
+    fn arg_shared_copies_up_to_the_threshold_and_shares_above() {
+        for inline_max in [0, 16, DEFAULT_INLINE_MAX] {
+            for len in [
+                inline_max.saturating_sub(1),
+                inline_max,
+                inline_max + 1,
+                inline_max * 4 + 3,
+            ] {
+                let data = payload(len);
+                let mut out = Requests::with_inline_max(inline_max);
+                out.start(2);
+                out.arg(b"K");
+                out.arg_shared(data.clone());
+                let mut slices = Vec::new();
+                out.io_slices(&mut slices);
+                let shared = slices
+                    .iter()
+                    .any(|s| s.as_ptr() == data.as_ptr() && s.len() == len);
+                if len > inline_max {
+                    // Header, the payload itself (same memory), trailing CRLF.
+                    assert!(shared, "len {len} > {inline_max} must not be copied");
+                    assert_eq!(slices.len(), 3);
+                    assert_eq!(slices[1].as_ptr(), data.as_ptr());
+                    assert_eq!(&slices[2][..], b"\r\n");
+                } else {
+                    assert!(!shared || len == 0, "len {len} <= {inline_max} is copied");
+                    assert_eq!(slices.len(), 1);
+                }
+                let mut expected = format!("*2\r\n$1\r\nK\r\n${len}\r\n").into_bytes();
+                expected.extend_from_slice(&data);
+                expected.extend_from_slice(b"\r\n");
+                assert_eq!(iov_concat(&mut out), expected);
+                assert_eq!(&out.to_bytes()[..], &expected[..]);
+                assert_eq!(out.len(), expected.len());
+            }
+        }
+    }
+
+    /// A RESTORE pipeline with mixed small and large payloads, plus the bytes
+    /// it must put on the wire.
+    fn restore_queue(inline_max: usize) -> (Requests, Vec<u8>, Vec<Bytes>) {
+        let mut out = Requests::with_inline_max(inline_max);
+        let mut expected = Vec::new();
+        let mut payloads = Vec::new();
+        for (i, len) in [10, 1500, 3, 3000, 0, 2000].into_iter().enumerate() {
+            let data = payload(len);
+            let key = format!("key:{i}");
+            out.start(6);
+            out.arg(b"RESTORE");
+            out.arg(key.as_bytes());
+            out.arg_int(-1 + i as i64);
+            out.arg_shared(data.clone());
+            out.arg(b"REPLACE");
+            out.arg(b"ABSTTL");
+            let ttl = (-1 + i as i64).to_string();
+            expected.extend_from_slice(
+                format!(
+                    "*6\r\n$7\r\nRESTORE\r\n${}\r\n{key}\r\n${}\r\n{ttl}\r\n${len}\r\n",
+                    key.len(),
+                    ttl.len()
+                )
+                .as_bytes(),
+            );
+            expected.extend_from_slice(&data);
+            expected.extend_from_slice(b"\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n");
+            payloads.push(data);
+        }
+        (out, expected, payloads)
+    }
+
+    #[test]
+    fn io_slices_are_in_order_and_share_large_payloads() {
+        let (mut out, expected, payloads) = restore_queue(1024);
+        assert_eq!(out.len(), expected.len());
+        assert_eq!(iov_concat(&mut out), expected);
+        assert_eq!(&out.to_bytes()[..], &expected[..]);
+        let mut slices = Vec::new();
+        out.io_slices(&mut slices);
+        // Small chunks alternate with the three shared payloads, in order.
+        let shared: Vec<usize> = payloads
+            .iter()
+            .filter(|p| p.len() > 1024)
+            .map(|p| {
+                slices
+                    .iter()
+                    .position(|s| s.as_ptr() == p.as_ptr())
+                    .expect("shared")
+            })
+            .collect();
+        assert_eq!(shared.len(), 3);
+        assert!(shared.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            slices.len(),
+            7,
+            "header, payload, header, payload, header, payload, tail"
+        );
+    }
+
+    #[test]
+    fn advance_across_chunk_boundaries_and_partial_chunks() {
+        for step in [1, 2, 7, 13, 100, 1023, 4096, usize::MAX] {
+            let (mut out, expected, _) = restore_queue(1024);
+            let mut sent = 0;
+            while !out.is_empty() {
+                // What a socket would take: up to `step` bytes of the front chunk
+                // or across several chunks (write_vectored may take many).
+                let n = step.min(out.len());
+                out.advance(n);
+                sent += n;
+                assert_eq!(out.len(), expected.len() - sent, "step {step}");
+                assert_eq!(
+                    iov_concat(&mut out),
+                    &expected[sent..],
+                    "step {step} at {sent}"
+                );
+            }
+            assert_eq!(sent, expected.len());
+            assert!(out.front().is_empty());
+        }
+    }
+
+    #[test]
+    fn advance_by_front_chunks_like_plain_writes() {
+        let (mut out, expected, _) = restore_queue(1024);
+        let mut sent = Vec::new();
+        while !out.is_empty() {
+            // A plain write that takes half of the front chunk (at least 1).
+            let front = out.front();
+            let n = (front.len() / 2).max(1);
+            sent.extend_from_slice(&front[..n]);
+            out.advance(n);
+        }
+        assert_eq!(sent, expected);
+    }
+
+    #[test]
+    fn commands_queued_after_a_partial_write_follow_the_rest() {
+        let (mut out, mut expected, _) = restore_queue(1024);
+        out.advance(100);
+        expected.drain(..100);
+        out.command(&[b"PING"]);
+        expected.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+        assert_eq!(iov_concat(&mut out), expected);
+        assert_eq!(&out.to_bytes()[..], &expected[..]);
+        out.advance(out.len());
+        assert!(out.is_empty());
+        assert!(out.to_bytes().is_empty());
+    }
+
+    #[test]
+    fn io_slices_stop_at_iov_max() {
+        let mut out = Requests::with_inline_max(0);
+        out.start(IOV_MAX);
+        for _ in 0..IOV_MAX {
+            out.arg_shared(Bytes::from_static(b"x"));
+        }
+        let total = out.len();
+        let first: usize = {
+            let mut slices = Vec::new();
+            out.io_slices(&mut slices);
+            assert_eq!(slices.len(), IOV_MAX);
+            slices.iter().map(|s| s.len()).sum()
+        };
+        assert!(first < total);
+        out.advance(first);
+        // 2 * IOV_MAX + 1 chunks in all: two more full calls drain them.
+        let mut calls = 1;
+        while !out.is_empty() {
+            let mut slices = Vec::new();
+            out.io_slices(&mut slices);
+            assert!(slices.len() <= IOV_MAX);
+            let n = slices.iter().map(|s| s.len()).sum();
+            out.advance(n);
+            calls += 1;
+        }
+        assert_eq!(calls, 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "past the")]
+    fn advance_past_the_end_panics() {
+        let mut out = Requests::new();
+        out.command(&[b"PING"]);
+        out.advance(out.len() + 1);
     }
 }

@@ -24,7 +24,11 @@ pub fn fuzz_decode(data: &[u8]) {
     while let Ok(Some((frame, raw))) = decoder.decode_raw(&mut buf) {
         let mut again = BytesMut::new();
         encode(&frame, &mut again);
-        assert_eq!(&again[..], &raw[..], "re-encoding differs at offset {offset}");
+        assert_eq!(
+            &again[..],
+            &raw[..],
+            "re-encoding differs at offset {offset}"
+        );
         assert_eq!(encoded_len(&frame), raw.len());
         assert_eq!(&data[offset..offset + raw.len()], &raw[..]);
         offset += raw.len();
@@ -37,7 +41,11 @@ pub fn fuzz_decode(data: &[u8]) {
     loop {
         let x = plain.decode(&mut a);
         let y = raw_decoder.decode_raw(&mut b).map(|o| o.map(|(f, _)| f));
-        assert_eq!(x.is_ok(), y.is_ok(), "decode and decode_raw disagree on errors");
+        assert_eq!(
+            x.is_ok(),
+            y.is_ok(),
+            "decode and decode_raw disagree on errors"
+        );
         match (x, y) {
             (Ok(Some(f)), Ok(Some(g))) => assert_eq!(f, g),
             (Ok(None), Ok(None)) | (Err(_), Err(_)) => break,
@@ -47,15 +55,27 @@ pub fn fuzz_decode(data: &[u8]) {
     }
 }
 
-/// Feeds `data` in pieces whose sizes come from `splits`, and checks the frames
-/// (and the first error) are those of one-shot decoding.
+/// Feeds `data` in pieces whose sizes come from `splits`, and checks the frames,
+/// the bytes left over and the first error are those of one-shot decoding.
 pub fn fuzz_chunked(data: &[u8], splits: &[u8]) {
     let whole = decode_all(data, &[]);
     let chunked = decode_all(data, splits);
     assert_eq!(whole, chunked);
 }
 
-fn decode_all(data: &[u8], splits: &[u8]) -> (Vec<Frame>, bool) {
+/// [`fuzz_chunked`] over one flat input, so seeds are plain files: the first
+/// byte `k` (mod 64) counts the split bytes that follow, the rest is the stream.
+pub fn fuzz_chunked_raw(data: &[u8]) {
+    let Some((&k, rest)) = data.split_first() else {
+        return;
+    };
+    let (splits, stream) = rest.split_at(usize::from(k % 64).min(rest.len()));
+    fuzz_chunked(stream, splits);
+}
+
+/// Decodes `data` fed in pieces of `splits[i] + 1` bytes (whole when `splits` is
+/// empty): the frames, the bytes left undecoded, and whether it ended in error.
+fn decode_all(data: &[u8], splits: &[u8]) -> (Vec<Frame>, usize, bool) {
     let mut decoder = Decoder::with_limits(fuzz_limits());
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
@@ -74,28 +94,32 @@ fn decode_all(data: &[u8], splits: &[u8]) -> (Vec<Frame>, bool) {
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => frames.push(frame),
                 Ok(None) => break,
-                Err(_) => return (frames, true),
+                Err(_) => return (frames, buf.len() + data.len() - at, true),
             }
         }
         if at == data.len() {
-            return (frames, false);
+            return (frames, buf.len(), false);
         }
     }
 }
 
 /// Encodes a frame, decodes it back whole and split at every offset: the same
 /// frame, consuming exactly the encoded length.
+///
+/// Frames RESP2 cannot carry are skipped: a `Simple` or `Error` containing CR
+/// or LF (`arbitrary` or a caller may build one; it would encode to two lines),
+/// and nesting deeper than [`MAX_DEPTH_HARD`](crate::MAX_DEPTH_HARD).
 pub fn fuzz_roundtrip(frame: &Frame) {
-    let mut bytes = BytesMut::new();
-    encode(frame, &mut bytes);
-    assert_eq!(bytes.len(), encoded_len(frame));
     let limits = Limits {
         max_depth: crate::MAX_DEPTH_HARD,
         ..Limits::default()
     };
-    if depth(frame) > limits.max_depth {
+    if depth(frame) > limits.max_depth || !encodable(frame) {
         return;
     }
+    let mut bytes = BytesMut::new();
+    encode(frame, &mut bytes);
+    assert_eq!(bytes.len(), encoded_len(frame));
     let mut decoder = Decoder::with_limits(limits);
     let mut buf = bytes.clone();
     assert_eq!(decoder.decode(&mut buf), Ok(Some(frame.clone())));
@@ -104,16 +128,151 @@ pub fn fuzz_roundtrip(frame: &Frame) {
         let mut decoder = Decoder::with_limits(limits);
         let mut buf = BytesMut::from(&bytes[..split]);
         assert_eq!(decoder.decode(&mut buf), Ok(None), "split {split}");
-        assert_eq!(buf.len(), split, "an incomplete decode leaves the buffer as it was");
+        assert_eq!(
+            buf.len(),
+            split,
+            "an incomplete decode leaves the buffer as it was"
+        );
         buf.extend_from_slice(&bytes[split..]);
-        assert_eq!(decoder.decode(&mut buf), Ok(Some(frame.clone())), "split {split}");
+        assert_eq!(
+            decoder.decode(&mut buf),
+            Ok(Some(frame.clone())),
+            "split {split}"
+        );
         assert!(buf.is_empty());
     }
 }
 
-fn depth(frame: &Frame) -> usize {
+/// True unless a `Simple` or `Error` line (at any depth) holds CR or LF.
+fn encodable(frame: &Frame) -> bool {
     match frame {
-        Frame::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        _ => 0,
+        Frame::Simple(s) | Frame::Error(s) => !s.iter().any(|&b| b == b'\r' || b == b'\n'),
+        Frame::Array(items) => items.iter().all(encodable),
+        _ => true,
+    }
+}
+
+/// Array nesting of `frame`; iterative, so a hostile frame cannot overflow the
+/// stack before the depth check rejects it.
+fn depth(frame: &Frame) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(frame, 0)];
+    while let Some((frame, level)) = stack.pop() {
+        if let Frame::Array(items) = frame {
+            deepest = deepest.max(level + 1);
+            stack.extend(items.iter().map(|item| (item, level + 1)));
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    /// The committed seeds of one fuzz target (`fuzz/corpus/<target>/`), plus
+    /// whatever a local fuzz run grew there.
+    fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus")
+            .join(target);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .map(|entry| entry.expect("corpus entry").path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no seeds in {}", dir.display());
+        files
+            .into_iter()
+            .map(|path| {
+                let data = std::fs::read(&path).expect("corpus file");
+                (path, data)
+            })
+            .collect()
+    }
+
+    /// The frame the `roundtrip` target builds from `data`.
+    fn arbitrary_frame(data: &[u8]) -> Option<Frame> {
+        use arbitrary::{Arbitrary, Unstructured};
+        Frame::arbitrary(&mut Unstructured::new(data)).ok()
+    }
+
+    #[test]
+    fn decode_corpus_replays() {
+        for (path, data) in corpus("decode") {
+            eprintln!("{}", path.display());
+            fuzz_decode(&data);
+            fuzz_chunked(&data, &[0]);
+        }
+    }
+
+    #[test]
+    fn decode_chunked_corpus_replays() {
+        for (path, data) in corpus("decode_chunked") {
+            eprintln!("{}", path.display());
+            fuzz_chunked_raw(&data);
+        }
+    }
+
+    #[test]
+    fn roundtrip_corpus_replays() {
+        for (path, data) in corpus("roundtrip") {
+            eprintln!("{}", path.display());
+            if let Some(frame) = arbitrary_frame(&data) {
+                fuzz_roundtrip(&frame);
+            }
+        }
+    }
+
+    /// The `roundtrip` seeds cover every frame type, so a fuzz run starts from
+    /// all of them.
+    #[test]
+    fn roundtrip_seeds_cover_every_frame_type() {
+        let frames: Vec<Frame> = corpus("roundtrip")
+            .iter()
+            .filter(|(path, _)| {
+                path.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
+            })
+            .filter_map(|(_, data)| arbitrary_frame(data))
+            .collect();
+        let kinds: [fn(&Frame) -> bool; 7] = [
+            |f| matches!(f, Frame::Simple(s) if !s.is_empty()),
+            |f| matches!(f, Frame::Error(s) if !s.is_empty()),
+            |f| matches!(f, Frame::Integer(n) if *n < 0),
+            |f| matches!(f, Frame::Bulk(b) if !b.is_empty()),
+            |f| matches!(f, Frame::Null),
+            |f| matches!(f, Frame::NullArray),
+            |f| matches!(f, Frame::Array(items) if !items.is_empty()),
+        ];
+        for (i, kind) in kinds.iter().enumerate() {
+            assert!(frames.iter().any(kind), "no seed for kind {i}: {frames:?}");
+        }
+    }
+
+    #[test]
+    fn roundtrip_skips_frames_resp2_cannot_carry() {
+        fuzz_roundtrip(&Frame::Simple("a\r\nb".into()));
+        fuzz_roundtrip(&Frame::Array(vec![Frame::Error("\n".into())]));
+        let mut deep = Frame::Null;
+        for _ in 0..crate::MAX_DEPTH_HARD + 1 {
+            deep = Frame::Array(vec![deep]);
+        }
+        fuzz_roundtrip(&deep);
+    }
+
+    #[test]
+    fn arbitrary_frames_never_hold_cr_or_lf_in_lines() {
+        let noise: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for start in 0..256 {
+            if let Some(frame) = arbitrary_frame(&noise[start..]) {
+                assert!(encodable(&frame), "{frame:?}");
+                assert!(depth(&frame) <= crate::MAX_DEPTH);
+            }
+        }
     }
 }
