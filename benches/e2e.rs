@@ -1,0 +1,444 @@
+//! End-to-end benchmark of `rump` against the machine's own ceiling and any
+//! other migration tool (issue 5). `BENCHMARKS.md` explains the method and the
+//! columns; `cargo bench --bench e2e -- --help` lists the options.
+//!
+//! Per dataset: start-of-run `FLUSHALL`, load the source, `SCAN` and `DUMP`
+//! every key (untimed), measure the source and target ceilings, then run each
+//! tool `--reps` times, alternating tools, each on a flushed target, measuring
+//! wall time, CPU, peak RSS and the servers' CPU, and check the target after
+//! every run.
+
+#[path = "e2e/ceiling.rs"]
+mod ceiling;
+#[path = "e2e/data.rs"]
+mod data;
+#[path = "e2e/procfs.rs"]
+mod procfs;
+#[path = "e2e/redis.rs"]
+mod redis;
+#[path = "e2e/report.rs"]
+mod report;
+#[path = "e2e/verify.rs"]
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use data::{Dataset, Size};
+use redis::{Conn, Lab, Res};
+use report::{DatasetResult, Meta, Run};
+
+const HELP: &str = "\
+e2e: end-to-end benchmark of rump (see BENCHMARKS.md)
+
+usage: cargo bench --bench e2e -- [OPTIONS]
+
+Starts a throwaway source and target redis-server, loads each dataset into the
+source, measures the source and target ceilings, runs rump (and any --peer)
+--reps times each on a flushed target, checks the target after every run, prints
+Markdown tables and writes JSON to bench-results/e2e-<timestamp>.json.
+
+options:
+  --dataset LIST       comma-separated: small, mixed, big (default: all three)
+  --scale F            scale every dataset's key count by F (default 1)
+  --keys N             key count of `small` (overrides --scale for it), e.g. 10000000
+  --reps N             repetitions of every tool (default 3)
+  --quick              smoke run: --scale 0.01 --reps 1 (later options still apply)
+  --peer NAME=CMD      also run CMD through `sh -c`, alternating with rump; CMD may use
+                       {from} {to} (redis:// URLs), {from_host} {from_port} {to_host}
+                       {to_port}; repeatable
+  --rump-args 'ARGS'   extra arguments for rump, split on whitespace
+                       (e.g. '--pipeline 512 --scan-count 1000')
+  --rump PATH          the rump binary (default: the one cargo just built)
+  --no-rump            run only the peers (and ceilings)
+  --no-ceilings        skip the ceiling measurements (saves memory on huge --keys runs)
+  --sample N           keys compared value by value after each run (default 1000)
+  --redis-server PATH  server binary (default redis-server; a valkey-server works)
+  --out PATH           JSON output path (default bench-results/e2e-<timestamp>.json)
+  -h, --help           this text
+";
+
+struct Peer {
+    name: String,
+    template: String,
+}
+
+struct Config {
+    datasets: Vec<Dataset>,
+    size: Size,
+    reps: usize,
+    peers: Vec<Peer>,
+    rump: Option<PathBuf>,
+    rump_args: Vec<String>,
+    ceilings: bool,
+    sample: usize,
+    redis_server: PathBuf,
+    out: Option<PathBuf>,
+    args: Vec<String>,
+}
+
+fn number<T: std::str::FromStr>(option: &str, value: &str) -> Res<T> {
+    value
+        .parse()
+        .map_err(|_| format!("{option}: {value:?} is not a valid number"))
+}
+
+/// `Ok(None)` for `--help`.
+fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
+    let mut config = Config {
+        datasets: Dataset::ALL.to_vec(),
+        size: Size {
+            scale: 1.0,
+            small_keys: None,
+        },
+        reps: 3,
+        peers: Vec::new(),
+        rump: Some(PathBuf::from(env!("CARGO_BIN_EXE_rump"))),
+        rump_args: Vec::new(),
+        ceilings: true,
+        sample: 1000,
+        redis_server: PathBuf::from("redis-server"),
+        out: None,
+        args: args.clone(),
+    };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--bench" => {} // cargo bench passes it to harness = false targets
+            "--quick" => {
+                config.size.scale = 0.01;
+                config.reps = 1;
+            }
+            "--dataset" | "--datasets" => {
+                config.datasets = value()?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(Dataset::parse)
+                    .collect::<Res<_>>()?;
+            }
+            "--scale" => config.size.scale = number(&name, &value()?)?,
+            "--keys" => config.size.small_keys = Some(number(&name, &value()?)?),
+            "--reps" => config.reps = number::<usize>(&name, &value()?)?.max(1),
+            "--sample" => config.sample = number(&name, &value()?)?,
+            "--peer" => {
+                let spec = value()?;
+                let (peer, template) = spec
+                    .split_once('=')
+                    .ok_or_else(|| format!("--peer {spec:?}: expected NAME=COMMAND"))?;
+                if peer == "rump" || peer.is_empty() {
+                    return Err(format!("--peer {spec:?}: choose a name other than rump"));
+                }
+                config.peers.push(Peer {
+                    name: peer.to_owned(),
+                    template: template.to_owned(),
+                });
+            }
+            "--rump-args" => {
+                config.rump_args = value()?.split_whitespace().map(str::to_owned).collect();
+            }
+            "--rump" => config.rump = Some(PathBuf::from(value()?)),
+            "--no-rump" => config.rump = None,
+            "--no-ceilings" => config.ceilings = false,
+            "--redis-server" => config.redis_server = PathBuf::from(value()?),
+            "--out" => config.out = Some(PathBuf::from(value()?)),
+            _ => return Err(format!("unknown argument {arg:?}")),
+        }
+    }
+    if config.datasets.is_empty() {
+        return Err("--dataset: no dataset named".to_owned());
+    }
+    if config.size.scale <= 0.0 || !config.size.scale.is_finite() {
+        return Err("--scale must be a positive number".to_owned());
+    }
+    Ok(Some(config))
+}
+
+fn main() {
+    let config = match parse_args(std::env::args().skip(1).collect()) {
+        Ok(Some(config)) => config,
+        Ok(None) => {
+            print!("{HELP}");
+            return;
+        }
+        Err(e) => {
+            eprintln!("e2e: {e} (see --help)");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&config) {
+        eprintln!("e2e: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(config: &Config) -> Res<()> {
+    let tck = procfs::clk_tck();
+    let lab = Lab::start(&config.redis_server)?;
+    let mut src = lab.source.conn()?;
+    let mut tgt = lab.target.conn()?;
+    let (date, stamp) = utc_now();
+    let meta = Meta {
+        date,
+        commit: git_commit(),
+        redis_version: format!(
+            "redis_version {}",
+            src.info_field("server", "redis_version")?
+        ),
+        server_binary: config.redis_server.display().to_string(),
+        cores: std::thread::available_parallelism().map_or(0, usize::from),
+        clk_tck: tck,
+        rump_version: config.rump.as_deref().map_or("-".to_owned(), tool_version),
+        args: config.args.clone(),
+        reps: config.reps,
+        scale: config.size.scale,
+    };
+    eprintln!(
+        "e2e: source {} (pid {}), target {} (pid {}), {}, {} cores, CLK_TCK {tck}",
+        lab.source.url(),
+        lab.source.pid(),
+        lab.target.url(),
+        lab.target.pid(),
+        meta.redis_version,
+        meta.cores
+    );
+    let expiry = ceiling::expiry_command(&mut src)?;
+    let mut results = Vec::new();
+    for &dataset in &config.datasets {
+        results.push(run_dataset(
+            config, &lab, &mut src, &mut tgt, dataset, expiry, tck,
+        )?);
+    }
+    drop(lab);
+
+    println!("{}", report::markdown(&meta, &results));
+    let path = config.out.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("bench-results")
+            .join(format!("e2e-{stamp}.json"))
+    });
+    report::write_json(&path, &meta, &results)?;
+    eprintln!("e2e: wrote {}", path.display());
+    Ok(())
+}
+
+/// A tool to run: rump itself or a `--peer` template.
+enum Tool<'a> {
+    Rump(&'a Path),
+    Peer(&'a Peer),
+}
+
+impl Tool<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Tool::Rump(_) => "rump",
+            Tool::Peer(p) => &p.name,
+        }
+    }
+
+    fn command(&self, lab: &Lab, rump_args: &[String]) -> Command {
+        match self {
+            Tool::Rump(bin) => {
+                let mut cmd = Command::new(bin);
+                cmd.args(["-from", &lab.source.url(), "-to", &lab.target.url()])
+                    .args(["-silent", "--json"])
+                    .args(rump_args);
+                cmd
+            }
+            Tool::Peer(peer) => {
+                let script = peer
+                    .template
+                    .replace("{from}", &lab.source.url())
+                    .replace("{to}", &lab.target.url())
+                    .replace("{from_host}", "127.0.0.1")
+                    .replace("{to_host}", "127.0.0.1")
+                    .replace("{from_port}", &lab.source.port.to_string())
+                    .replace("{to_port}", &lab.target.port.to_string());
+                let mut cmd = Command::new("sh");
+                cmd.arg("-c").arg(script);
+                cmd
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_dataset(
+    config: &Config,
+    lab: &Lab,
+    src: &mut Conn,
+    tgt: &mut Conn,
+    dataset: Dataset,
+    expiry: &[u8],
+    tck: f64,
+) -> Res<DatasetResult> {
+    let name = dataset.name();
+    src.flushall()?;
+    tgt.flushall()?;
+    eprintln!("[{name}] loading the source");
+    let started = Instant::now();
+    let description = data::load(dataset, src, config.size)?;
+    let load_secs = started.elapsed().as_secs_f64();
+    let keys = src.dbsize()?;
+    eprintln!("[{name}] {description}: {keys} keys in {load_secs:.1} s; SCAN + DUMP (untimed)");
+    let scanned = src.scan_all()?;
+    let dumped = ceiling::dump_all(src, scanned)?;
+    if dumped.keys.len() as u64 != keys {
+        return Err(format!(
+            "[{name}] SCAN + DUMP found {} keys, DBSIZE says {keys}",
+            dumped.keys.len()
+        ));
+    }
+    let bytes = dumped.bytes;
+    let (source, target) = if config.ceilings {
+        eprintln!(
+            "[{name}] source capacity: pipelined DUMP + {}",
+            String::from_utf8_lossy(expiry)
+        );
+        let source = ceiling::source_capacity(src, &dumped.keys, expiry)?;
+        eprintln!("[{name}] target capacity: pipelined RESTORE into an empty target");
+        let target = ceiling::target_capacity(tgt, dumped)?;
+        for (side, rate) in [("source", source), ("target", target)] {
+            eprintln!(
+                "[{name}] {side} ceiling: {:.0} keys/s, {:.1} MiB/s ({:.2} s)",
+                rate.keys_per_sec(),
+                rate.mib_per_sec(),
+                rate.secs
+            );
+        }
+        (Some(source), Some(target))
+    } else {
+        drop(dumped);
+        (None, None)
+    };
+
+    let mut tools: Vec<Tool<'_>> = config.rump.as_deref().map(Tool::Rump).into_iter().collect();
+    tools.extend(config.peers.iter().map(Tool::Peer));
+    let loadavg = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let mut runs = Vec::new();
+    for rep in 0..config.reps {
+        for tool in &tools {
+            tgt.flushall()?;
+            let cmd = tool.command(lab, &config.rump_args);
+            let m = procfs::run_measured(cmd, &[lab.source.pid(), lab.target.pid()], tck)?;
+            let check = if m.status.success() {
+                verify::verify(src, tgt, config.sample)
+            } else {
+                let last = m.stderr.lines().last().unwrap_or("").trim().to_owned();
+                Err(format!("{}: {last}", m.status))
+            };
+            let run = Run {
+                tool: tool.name().to_owned(),
+                rep,
+                secs: m.wall,
+                cpu: m.cpu,
+                peak_rss_kib: m.peak_rss_kib,
+                servers_cpu: m.servers_cpu,
+                exit_code: m.status.code(),
+                check,
+                target_keys: tgt.dbsize()?,
+                stdout: m.stdout,
+            };
+            eprintln!(
+                "[{name}] {} rep {}/{}: {:.2} s, {:.0} keys/s, CPU {:.2} s, peak RSS {:.1} MiB, servers CPU {:.2} s; {}",
+                run.tool,
+                rep + 1,
+                config.reps,
+                run.secs,
+                keys as f64 / run.secs,
+                run.cpu,
+                run.peak_rss_kib as f64 / 1024.0,
+                run.servers_cpu,
+                match &run.check {
+                    Ok(s) => format!("ok: {s}"),
+                    Err(e) => format!("FAILED: {e}"),
+                }
+            );
+            runs.push(run);
+        }
+    }
+    tgt.flushall()?;
+    Ok(DatasetResult {
+        dataset,
+        description,
+        keys,
+        bytes,
+        load_secs,
+        loadavg,
+        source,
+        target,
+        runs,
+    })
+}
+
+/// First line of `BIN --version`, or "unknown".
+fn tool_version(bin: &Path) -> String {
+    Command::new(bin)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.lines().next().map(|l| l.trim().to_owned())
+        })
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The workspace's HEAD, with "+changes" when tracked files differ from it.
+fn git_commit() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let Some(head) = git(&["rev-parse", "--short=12", "HEAD"]) else {
+        return "unknown".to_owned();
+    };
+    match git(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(changes) if !changes.is_empty() => format!("{head}+changes"),
+        _ => head,
+    }
+}
+
+/// Now in UTC as ("2024-01-31 12:34:56 UTC", "20240131-123456").
+fn utc_now() -> (String, String) {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Howard Hinnant's days-to-civil.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02} UTC"),
+        format!("{year:04}{month:02}{day:02}-{h:02}{m:02}{s:02}"),
+    )
+}

@@ -1,0 +1,475 @@
+//! Results: the Markdown tables on stdout and the JSON file, both by hand (the
+//! bench has no JSON crate, and the objects are small).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::ceiling::Rate;
+use crate::data::Dataset;
+use crate::redis::Res;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Where and on what the run happened.
+pub(crate) struct Meta {
+    pub(crate) date: String,
+    pub(crate) commit: String,
+    pub(crate) redis_version: String,
+    pub(crate) server_binary: String,
+    pub(crate) cores: usize,
+    pub(crate) clk_tck: f64,
+    pub(crate) rump_version: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) reps: usize,
+    pub(crate) scale: f64,
+}
+
+/// One run of one tool on one dataset.
+pub(crate) struct Run {
+    pub(crate) tool: String,
+    pub(crate) rep: usize,
+    pub(crate) secs: f64,
+    pub(crate) cpu: f64,
+    pub(crate) peak_rss_kib: u64,
+    pub(crate) servers_cpu: f64,
+    pub(crate) exit_code: Option<i32>,
+    /// `Ok(summary)` or `Err(what went wrong)`: exit status, then the target check.
+    pub(crate) check: Result<String, String>,
+    pub(crate) target_keys: u64,
+    pub(crate) stdout: String,
+}
+
+/// One dataset: what was loaded, its ceilings and every run.
+pub(crate) struct DatasetResult {
+    pub(crate) dataset: Dataset,
+    pub(crate) description: String,
+    pub(crate) keys: u64,
+    /// Sum of the `DUMP` payload sizes of every key: the bytes that must move.
+    pub(crate) bytes: u64,
+    pub(crate) load_secs: f64,
+    pub(crate) loadavg: String,
+    pub(crate) source: Option<Rate>,
+    pub(crate) target: Option<Rate>,
+    pub(crate) runs: Vec<Run>,
+}
+
+impl DatasetResult {
+    fn keys_per_sec(&self, run: &Run) -> f64 {
+        self.keys as f64 / run.secs
+    }
+
+    fn mib_per_sec(&self, run: &Run) -> f64 {
+        self.bytes as f64 / MIB / run.secs
+    }
+
+    /// The smaller of the two ceilings, in keys/s and MiB/s.
+    fn ceiling(&self) -> Option<(f64, f64)> {
+        let (s, t) = (self.source?, self.target?);
+        Some((
+            s.keys_per_sec().min(t.keys_per_sec()),
+            s.mib_per_sec().min(t.mib_per_sec()),
+        ))
+    }
+
+    /// A run's rate as a fraction of the smaller ceiling, in the unit the
+    /// dataset's target is stated in (MiB/s for `big`, keys/s otherwise).
+    fn of_ceiling(&self, run: &Run) -> Option<f64> {
+        let (keys, mib) = self.ceiling()?;
+        Some(if self.dataset.by_bytes() {
+            self.mib_per_sec(run) / mib
+        } else {
+            self.keys_per_sec(run) / keys
+        })
+    }
+
+    fn tools(&self) -> Vec<&str> {
+        let mut tools: Vec<&str> = Vec::new();
+        for run in &self.runs {
+            if !tools.contains(&run.tool.as_str()) {
+                tools.push(&run.tool);
+            }
+        }
+        tools
+    }
+
+    /// The run with the median wall time of `tool` (the slower middle one of an
+    /// even count).
+    fn median_run(&self, tool: &str) -> Option<&Run> {
+        let mut runs: Vec<&Run> = self.runs.iter().filter(|r| r.tool == tool).collect();
+        runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+        runs.get(runs.len() / 2).copied()
+    }
+
+    /// Per repetition, rump's keys/s over `peer`'s (same rep, adjacent runs).
+    fn ratios(&self, peer: &str) -> Vec<f64> {
+        let rate = |tool: &str, rep: usize| {
+            self.runs
+                .iter()
+                .find(|r| r.tool == tool && r.rep == rep)
+                .map(|r| self.keys_per_sec(r))
+        };
+        let reps = self.runs.iter().map(|r| r.rep + 1).max().unwrap_or(0);
+        (0..reps)
+            .filter_map(|rep| Some(rate("rump", rep)? / rate(peer, rep)?))
+            .collect()
+    }
+}
+
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// 1234567 as "1,234,567".
+fn grouped(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, &w)| format!("{c:<w$}"))
+            .collect();
+        format!("| {} |\n", padded.join(" | "))
+    };
+    let mut out = line(header.iter().map(|h| (*h).to_owned()).collect());
+    out += &line(widths.iter().map(|&w| "-".repeat(w)).collect());
+    for row in rows {
+        out += &line(row.clone());
+    }
+    out
+}
+
+/// The whole report as Markdown.
+pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## e2e benchmark, {}\n\ncommit {}, {} ({}), {} cores, {} rep(s), scale {}, rump {}\n",
+        meta.date,
+        meta.commit,
+        meta.redis_version,
+        meta.server_binary,
+        meta.cores,
+        meta.reps,
+        meta.scale,
+        meta.rump_version
+    );
+    for r in results {
+        let _ = writeln!(
+            out,
+            "- `{}`: {}; {} keys, {:.1} MiB of DUMP payloads; loaded in {:.1} s; load average before: {}",
+            r.dataset.name(),
+            r.description,
+            grouped(r.keys as f64),
+            r.bytes as f64 / MIB,
+            r.load_secs,
+            r.loadavg
+        );
+    }
+
+    let ceilings: Vec<Vec<String>> = results
+        .iter()
+        .filter_map(|r| {
+            let (s, t) = (r.source?, r.target?);
+            Some(vec![
+                r.dataset.name().to_owned(),
+                grouped(r.keys as f64),
+                format!("{:.1}", r.bytes as f64 / MIB),
+                grouped(s.keys_per_sec()),
+                format!("{:.1}", s.mib_per_sec()),
+                grouped(t.keys_per_sec()),
+                format!("{:.1}", t.mib_per_sec()),
+            ])
+        })
+        .collect();
+    if !ceilings.is_empty() {
+        out += "\n### Ceilings (source: pipelined DUMP + expiry read; target: pipelined RESTORE into an empty db)\n\n";
+        out += &table(
+            &[
+                "dataset",
+                "keys",
+                "MiB",
+                "source keys/s",
+                "source MiB/s",
+                "target keys/s",
+                "target MiB/s",
+            ],
+            &ceilings,
+        );
+    }
+
+    let mut rows = Vec::new();
+    for r in results {
+        for tool in r.tools() {
+            let Some(run) = r.median_run(tool) else {
+                continue;
+            };
+            let reps = r.runs.iter().filter(|x| x.tool == tool).count();
+            rows.push(vec![
+                r.dataset.name().to_owned(),
+                if reps > 1 {
+                    format!("{tool} (median of {reps})")
+                } else {
+                    tool.to_owned()
+                },
+                grouped(r.keys as f64),
+                format!("{:.2}", run.secs),
+                grouped(r.keys_per_sec(run)),
+                format!("{:.1}", r.mib_per_sec(run)),
+                r.of_ceiling(run).map_or("-".to_owned(), |f| {
+                    format!(
+                        "{:.0}% ({})",
+                        f * 100.0,
+                        if r.dataset.by_bytes() {
+                            "MiB/s"
+                        } else {
+                            "keys/s"
+                        }
+                    )
+                }),
+                format!("{:.2}", run.cpu),
+                format!("{:.1}", run.peak_rss_kib as f64 / 1024.0),
+                format!("{:.2}", run.servers_cpu),
+                format!("{:.0}%", run.cpu / run.servers_cpu * 100.0),
+                match &run.check {
+                    Ok(_) => "ok".to_owned(),
+                    Err(e) => format!("FAIL: {}", e.replace('|', "/")),
+                },
+            ]);
+        }
+    }
+    if !rows.is_empty() {
+        out += "\n### Runs\n\n";
+        out += &table(
+            &[
+                "dataset",
+                "tool",
+                "keys",
+                "seconds",
+                "keys/s",
+                "MiB/s",
+                "% of ceiling",
+                "tool CPU s",
+                "tool peak RSS MiB",
+                "servers CPU s",
+                "tool CPU / servers CPU",
+                "check",
+            ],
+            &rows,
+        );
+    }
+
+    let mut ab = Vec::new();
+    for r in results {
+        for peer in r.tools().into_iter().filter(|&t| t != "rump") {
+            let ratios = r.ratios(peer);
+            if let Some(m) = median(ratios.clone()) {
+                ab.push(vec![
+                    r.dataset.name().to_owned(),
+                    format!("rump / {peer}"),
+                    format!("{m:.2}x"),
+                    ratios
+                        .iter()
+                        .map(|x| format!("{x:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]);
+            }
+        }
+    }
+    if !ab.is_empty() {
+        out += "\n### A/B (keys/s ratio per repetition, runs alternated)\n\n";
+        out += &table(&["dataset", "pair", "median ratio", "per rep"], &ab);
+    }
+    out
+}
+
+fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn number(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        "null".to_owned()
+    }
+}
+
+fn object(fields: &[(&str, String)]) -> String {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}: {v}", string(k)))
+        .collect();
+    format!("{{{}}}", body.join(", "))
+}
+
+fn array(items: Vec<String>) -> String {
+    format!("[{}]", items.join(",\n  "))
+}
+
+fn rate_json(rate: Option<Rate>) -> String {
+    rate.map_or("null".to_owned(), |r| {
+        object(&[
+            ("seconds", number(r.secs)),
+            ("keys", r.keys.to_string()),
+            ("bytes", r.bytes.to_string()),
+            ("keys_per_sec", number(r.keys_per_sec())),
+            ("mib_per_sec", number(r.mib_per_sec())),
+        ])
+    })
+}
+
+/// A numeric field of a flat JSON object such as rump's `--json` summary.
+pub(crate) fn json_number(text: &str, field: &str) -> Option<f64> {
+    let at = text.find(&format!("\"{field}\""))? + field.len() + 2;
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+fn run_json(r: &DatasetResult, run: &Run) -> String {
+    let tool_field = |f: &str| json_number(&run.stdout, f).map_or("null".to_owned(), number);
+    object(&[
+        ("tool", string(&run.tool)),
+        ("rep", run.rep.to_string()),
+        ("seconds", number(run.secs)),
+        ("keys_per_sec", number(r.keys_per_sec(run))),
+        ("mib_per_sec", number(r.mib_per_sec(run))),
+        (
+            "of_ceiling",
+            r.of_ceiling(run).map_or("null".to_owned(), number),
+        ),
+        ("cpu_seconds", number(run.cpu)),
+        ("peak_rss_mib", number(run.peak_rss_kib as f64 / 1024.0)),
+        ("servers_cpu_seconds", number(run.servers_cpu)),
+        ("cpu_over_servers", number(run.cpu / run.servers_cpu)),
+        (
+            "exit_code",
+            run.exit_code.map_or("null".to_owned(), |c| c.to_string()),
+        ),
+        ("target_keys", run.target_keys.to_string()),
+        ("check_ok", run.check.is_ok().to_string()),
+        (
+            "check",
+            string(match &run.check {
+                Ok(s) | Err(s) => s,
+            }),
+        ),
+        ("tool_copied", tool_field("copied")),
+        ("tool_bytes", tool_field("bytes")),
+        ("tool_seconds", tool_field("seconds")),
+        ("tool_stdout", string(run.stdout.trim())),
+    ])
+}
+
+/// The whole run as JSON.
+pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
+    let datasets = results
+        .iter()
+        .map(|r| {
+            let (ceiling_keys, ceiling_mib) = r.ceiling().unzip();
+            let ratios = r
+                .tools()
+                .into_iter()
+                .filter(|&t| t != "rump")
+                .map(|peer| {
+                    let per_rep = r.ratios(peer);
+                    object(&[
+                        ("peer", string(peer)),
+                        (
+                            "median",
+                            median(per_rep.clone()).map_or("null".to_owned(), number),
+                        ),
+                        ("per_rep", array(per_rep.into_iter().map(number).collect())),
+                    ])
+                })
+                .collect();
+            object(&[
+                ("name", string(r.dataset.name())),
+                ("description", string(&r.description)),
+                ("keys", r.keys.to_string()),
+                ("payload_bytes", r.bytes.to_string()),
+                ("load_seconds", number(r.load_secs)),
+                ("loadavg_before", string(&r.loadavg)),
+                ("source_capacity", rate_json(r.source)),
+                ("target_capacity", rate_json(r.target)),
+                (
+                    "ceiling_keys_per_sec",
+                    ceiling_keys.map_or("null".to_owned(), number),
+                ),
+                (
+                    "ceiling_mib_per_sec",
+                    ceiling_mib.map_or("null".to_owned(), number),
+                ),
+                (
+                    "runs",
+                    array(r.runs.iter().map(|run| run_json(r, run)).collect()),
+                ),
+                ("rump_over_peer", array(ratios)),
+            ])
+        })
+        .collect();
+    object(&[
+        ("date", string(&meta.date)),
+        ("commit", string(&meta.commit)),
+        ("redis_version", string(&meta.redis_version)),
+        ("server_binary", string(&meta.server_binary)),
+        ("cores", meta.cores.to_string()),
+        ("clk_tck", number(meta.clk_tck)),
+        ("rump_version", string(&meta.rump_version)),
+        ("reps", meta.reps.to_string()),
+        ("scale", number(meta.scale)),
+        ("args", array(meta.args.iter().map(|a| string(a)).collect())),
+        ("datasets", array(datasets)),
+    ]) + "\n"
+}
+
+pub(crate) fn write_json(path: &Path, meta: &Meta, results: &[DatasetResult]) -> Res<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, json(meta, results))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
