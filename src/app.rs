@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 
 use mio::{Poll, Waker};
 
-use crate::config::{Config, Endpoint, ServerEndpoint};
+use crate::config::{Config, Endpoint};
 use crate::control::Control;
+use crate::dump::{DumpHeader, DumpReader, Input};
 use crate::error::{Error, Role};
+use crate::file::{FileSource, FileTarget};
 use crate::pipe;
 use crate::progress::{Reporter, Stats, Summary};
 use crate::session::{Session, Version};
-use crate::source::{ExpiryRead, ServerSource, SourceOptions, SOURCE_WAKER};
+use crate::source::{now_ms, ExpiryRead, ServerSource, SourceOptions, SOURCE_WAKER};
 use crate::target::{ServerTarget, TargetOptions, TARGET_WAKER};
 
 /// Batches the channel holds at most.
@@ -42,7 +44,6 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
     let mut start = Instant::now();
     let result = install_signals(&signal).and_then(|()| {
         let (source, target) = open(config)?;
-        stats.total.store(source.info.dbsize, Ordering::Relaxed);
         start = Instant::now();
         migrate(config, source, target, &stats, &signal, reporter)
     });
@@ -62,69 +63,46 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
     }
 }
 
-fn open(config: &Config) -> Result<(Session, Session), Error> {
+/// A source endpoint, opened.
+enum SourceEnd {
+    Server(Session),
+    File(DumpReader<Input>),
+}
+
+/// A target endpoint, opened (a file target is created in `migrate`, once the
+/// source's details for its header are known).
+enum TargetEnd {
+    Server(Session),
+    File(String),
+}
+
+fn open(config: &Config) -> Result<(SourceEnd, TargetEnd), Error> {
     let source = match &config.source {
-        Endpoint::Server(server) => Session::open(Role::Source, server)?,
-        Endpoint::File(_) | Endpoint::Stdio => {
-            return Err(Error::Usage(
-                "dump files are not supported by this build yet".into(),
-            ))
+        Endpoint::Server(server) => SourceEnd::Server(Session::open(Role::Source, server)?),
+        Endpoint::File(path) => {
+            let name = path.to_string_lossy();
+            SourceEnd::File(DumpReader::open(Input::open(&name)?, &name)?)
         }
+        Endpoint::Stdio => SourceEnd::File(DumpReader::open(Input::open("-")?, "-")?),
     };
     let target = match &config.target {
-        Endpoint::Server(server) => open_target(server)?,
-        Endpoint::File(_) | Endpoint::Stdio => {
-            return Err(Error::Usage(
-                "dump files are not supported by this build yet".into(),
-            ))
-        }
+        Endpoint::Server(server) => TargetEnd::Server(Session::open(Role::Target, server)?),
+        Endpoint::File(path) => TargetEnd::File(path.to_string_lossy().into_owned()),
+        Endpoint::Stdio => TargetEnd::File("-".into()),
     };
     Ok((source, target))
 }
 
-fn open_target(server: &ServerEndpoint) -> Result<Session, Error> {
-    Session::open(Role::Target, server)
-}
+type LoopBody = Box<dyn FnOnce() -> Result<(), Error> + Send>;
 
 fn migrate(
     config: &Config,
-    source: Session,
-    target: Session,
+    source: SourceEnd,
+    target: TargetEnd,
     stats: &Arc<Stats>,
     signal: &Arc<AtomicUsize>,
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
-    if config.key_type.is_some() && source.info.version < Version(6, 0, 0) {
-        return Err(Error::Unsupported {
-            role: Role::Source,
-            endpoint: source.name(),
-            message: format!(
-                "--type needs SCAN … TYPE (Redis 6.0 or later); the source is {}",
-                source.info.product
-            ),
-        });
-    }
-    let expiry = if !config.copy_ttl {
-        ExpiryRead::Skip
-    } else if source.info.has_pexpiretime() {
-        ExpiryRead::Absolute
-    } else {
-        ExpiryRead::Relative
-    };
-    let source_opts = SourceOptions {
-        scan_count: config.scan_count,
-        pipeline: config.pipeline,
-        match_pattern: config.match_pattern.clone(),
-        key_type: config.key_type.clone(),
-        expiry,
-        rate: config.rate,
-    };
-    let target_opts = TargetOptions {
-        pipeline: config.pipeline,
-        replace: config.replace,
-        absttl: target.info.has_absttl(),
-    };
-
     let source_poll = Poll::new().map_err(Error::Setup)?;
     let target_poll = Poll::new().map_err(Error::Setup)?;
     let source_waker =
@@ -137,25 +115,76 @@ fn migrate(
     ]));
     let (tx, rx) = pipe::channel(CHANNEL_BATCHES, CHANNEL_BYTES, source_waker, target_waker);
 
-    let source_loop = ServerSource::new(
-        source,
-        source_poll,
-        source_opts,
-        tx,
-        Arc::clone(stats),
-        Arc::clone(&control),
-    )?;
-    let target_loop = ServerTarget::new(
-        target,
-        target_poll,
-        target_opts,
-        rx,
-        Arc::clone(stats),
-        Arc::clone(&control),
-    )?;
+    // The dump header records where the data came from.
+    let header = match &source {
+        SourceEnd::Server(session) => DumpHeader {
+            redis_version: session.info.product.clone(),
+            rdb_version: 0,
+            db: session.endpoint.db,
+            started_at_ms: now_ms(),
+        },
+        SourceEnd::File(_) => DumpHeader::default(),
+    };
 
-    let source_thread = spawn("source", &control, move || source_loop.run())?;
-    let target_thread = spawn("target", &control, move || target_loop.run())?;
+    let target_loop: LoopBody = match target {
+        TargetEnd::Server(session) => {
+            let opts = TargetOptions {
+                pipeline: config.pipeline,
+                replace: config.replace,
+                absttl: session.info.has_absttl(),
+            };
+            let target = ServerTarget::new(
+                session,
+                target_poll,
+                opts,
+                rx,
+                Arc::clone(stats),
+                Arc::clone(&control),
+            )?;
+            Box::new(move || target.run())
+        }
+        TargetEnd::File(path) => {
+            let target = FileTarget::create(
+                &path,
+                config.format,
+                header,
+                target_poll,
+                rx,
+                Arc::clone(stats),
+                Arc::clone(&control),
+            )?;
+            Box::new(move || target.run())
+        }
+    };
+    let source_loop: LoopBody = match source {
+        SourceEnd::Server(session) => {
+            stats.total.store(session.info.dbsize, Ordering::Relaxed);
+            let opts = source_options(config, &session)?;
+            let source = ServerSource::new(
+                session,
+                source_poll,
+                opts,
+                tx,
+                Arc::clone(stats),
+                Arc::clone(&control),
+            )?;
+            Box::new(move || source.run())
+        }
+        SourceEnd::File(reader) => {
+            let source = FileSource::new(
+                reader,
+                source_poll,
+                tx,
+                !config.copy_ttl,
+                Arc::clone(stats),
+                Arc::clone(&control),
+            );
+            Box::new(move || source.run())
+        }
+    };
+
+    let source_thread = spawn("source", &control, source_loop)?;
+    let target_thread = spawn("target", &control, target_loop)?;
 
     let start = Instant::now();
     while !(source_thread.is_finished() && target_thread.is_finished()) {
@@ -174,10 +203,39 @@ fn migrate(
     target_result.and(source_result)
 }
 
+/// What the source loop needs, from the flags and what the server supports.
+fn source_options(config: &Config, session: &Session) -> Result<SourceOptions, Error> {
+    if config.key_type.is_some() && session.info.version < Version(6, 0, 0) {
+        return Err(Error::Unsupported {
+            role: Role::Source,
+            endpoint: session.name(),
+            message: format!(
+                "--type needs SCAN … TYPE (Redis 6.0 or later); the source is {}",
+                session.info.product
+            ),
+        });
+    }
+    let expiry = if !config.copy_ttl {
+        ExpiryRead::Skip
+    } else if session.info.has_pexpiretime() {
+        ExpiryRead::Absolute
+    } else {
+        ExpiryRead::Relative
+    };
+    Ok(SourceOptions {
+        scan_count: config.scan_count,
+        pipeline: config.pipeline,
+        match_pattern: config.match_pattern.clone(),
+        key_type: config.key_type.clone(),
+        expiry,
+        rate: config.rate,
+    })
+}
+
 fn spawn(
     name: &str,
     control: &Arc<Control>,
-    body: impl FnOnce() -> Result<(), Error> + Send + 'static,
+    body: LoopBody,
 ) -> Result<thread::JoinHandle<Result<(), Error>>, Error> {
     let control = Arc::clone(control);
     thread::Builder::new()

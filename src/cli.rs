@@ -6,8 +6,8 @@
 //! parsing live in `config.rs`.
 
 use std::ffi::OsString;
-use std::str::FromStr;
 
+use crate::dump::Format;
 use crate::error::Error;
 
 /// The help text (`-h`, `--help`).
@@ -83,28 +83,6 @@ const FLAG_OPTIONS: &[&str] = &[
     "version",
 ];
 
-/// The dump-file format to write.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FileFormat {
-    /// rump's own format: checksummed, binary-safe, absolute expiry.
-    #[default]
-    Native,
-    /// The original Go rump's `key✝✝payload✝✝ttl✝✝` format.
-    Legacy,
-}
-
-impl FromStr for FileFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "native" => Ok(FileFormat::Native),
-            "legacy" => Ok(FileFormat::Legacy),
-            _ => Err(format!("unknown format {s:?} (choose native or legacy)")),
-        }
-    }
-}
-
 /// The command line as given: each flag parsed on its own, nothing resolved.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Args {
@@ -120,7 +98,7 @@ pub struct Args {
     pub pipeline: Option<u32>,
     pub rate: Option<u64>,
     pub json: bool,
-    pub format: Option<FileFormat>,
+    pub format: Option<Format>,
     pub tls_ca: Option<OsString>,
     pub tls_cert: Option<OsString>,
     pub tls_key: Option<OsString>,
@@ -323,7 +301,7 @@ mod tests {
         ]);
         assert_eq!(a.match_pattern.as_deref(), Some(&b"user:*"[..]));
         assert_eq!(a.key_type.as_deref(), Some("hash"));
-        assert_eq!(a.format, Some(FileFormat::Legacy));
+        assert_eq!(a.format, Some(Format::Legacy));
         assert_eq!(a.tls_ca, Some("ca.pem".into()));
         assert_eq!(a.tls_cert, Some("c.pem".into()));
         assert_eq!(a.tls_key, Some("k.pem".into()));
@@ -331,7 +309,7 @@ mod tests {
 
     #[test]
     fn bad_input_is_a_usage_error() {
-        assert!(parse_err(&["--format", "xml"]).contains("native or legacy"));
+        assert!(parse_err(&["--format", "xml"]).contains("native, legacy"));
         assert!(parse_err(&["--bogus"]).contains("--bogus"));
         assert!(parse_err(&["-x"]).contains("-x"));
         assert!(parse_err(&["stray"]).contains("stray"));

@@ -6,7 +6,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::cli::{Args, FileFormat};
+use crate::cli::Args;
+use crate::dump::Format;
 use crate::error::Error;
 
 /// Default SCAN COUNT hint: large enough to amortise a round trip, small enough
@@ -81,7 +82,7 @@ pub struct Config {
     pub scan_count: u32,
     pub pipeline: u32,
     pub rate: Option<u64>,
-    pub format: FileFormat,
+    pub format: Format,
 }
 
 impl Config {
@@ -122,6 +123,16 @@ impl Config {
         if args.format.is_some() && matches!(target, Endpoint::Server(_)) {
             return Err(Error::Usage(
                 "--format applies only when -to is a dump file".into(),
+            ));
+        }
+        if args.json && target == Endpoint::Stdio {
+            return Err(Error::Usage(
+                "--json writes to stdout, which -to - already uses for the dump".into(),
+            ));
+        }
+        if args.no_replace && !matches!(target, Endpoint::Server(_)) {
+            return Err(Error::Usage(
+                "--no-replace applies only when -to is a server".into(),
             ));
         }
         if (args.match_pattern.is_some() || args.key_type.is_some())
@@ -446,11 +457,17 @@ mod tests {
         .contains("-from"));
         assert!(usage(args("rediss://a", "redis://b")).contains("TLS"));
         let mut a = args("redis://a", "redis://b");
-        a.format = Some(FileFormat::Legacy);
+        a.format = Some(Format::Legacy);
         assert!(usage(a).contains("--format"));
         let mut a = args("a.rump", "redis://b");
         a.match_pattern = Some(b"x*".to_vec());
         assert!(usage(a).contains("--match"));
+        let mut a = args("redis://a", "-");
+        a.json = true;
+        assert!(usage(a).contains("--json"));
+        let mut a = args("redis://a", "out.rump");
+        a.no_replace = true;
+        assert!(usage(a).contains("--no-replace"));
         let c = Config::from_args(args("redis://a", "redis://b"), none).unwrap();
         assert!(c.copy_ttl && c.replace);
         assert_eq!(

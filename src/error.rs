@@ -67,6 +67,8 @@ pub enum Error {
         endpoint: String,
         message: String,
     },
+    /// A dump file could not be read or written.
+    Dump(crate::dump::DumpError),
     /// Setting up the process itself failed (threads, signals, poll).
     Setup(io::Error),
 }
@@ -83,7 +85,12 @@ impl Error {
     /// True when the error is a closed stdout (`rump ... -to - | head`): the
     /// reader went away on purpose, so the run is not a failure.
     pub fn is_broken_pipe(&self) -> bool {
-        false
+        match self {
+            Error::Dump(e) => std::error::Error::source(e)
+                .and_then(|s| s.downcast_ref::<io::Error>())
+                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe),
+            _ => false,
+        }
     }
 }
 
@@ -122,6 +129,7 @@ impl fmt::Display for Error {
                 endpoint,
                 message,
             } => write!(f, "{role} {endpoint}: {message}"),
+            Error::Dump(e) => write!(f, "{e}"),
             Error::Setup(e) => write!(f, "cannot start: {e}"),
         }
     }
@@ -156,8 +164,15 @@ impl std::error::Error for Error {
         match self {
             Error::Connect { source, .. } | Error::Io { source, .. } => Some(source),
             Error::Setup(e) => Some(e),
+            Error::Dump(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<crate::dump::DumpError> for Error {
+    fn from(e: crate::dump::DumpError) -> Self {
+        Error::Dump(e)
     }
 }
 

@@ -1,0 +1,169 @@
+//! The dump-file ends of a migration: a loop that reads a dump into the
+//! channel (file → server) and one that writes the channel into a dump
+//! (server → file). The formats themselves live in `dump/`.
+//!
+//! They keep the shape of the server loops (a `Poll` that the other side
+//! wakes through the channel, the same stop switch, the same counters), so
+//! `app.rs` wires every combination the same way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::{Events, Poll};
+
+use crate::control::Control;
+use crate::dump::{DumpHeader, DumpReader, DumpWriter, Format, Input, Output};
+use crate::error::Error;
+use crate::pipe::{Batch, BatchReceiver, BatchSender, RecvError, SendError};
+use crate::progress::Stats;
+use crate::source::poll_once;
+
+/// How long a parked file loop sleeps before looking at the stop switch.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// Reads a dump file (or stdin) into the channel.
+pub struct FileSource {
+    reader: DumpReader<Input>,
+    poll: Poll,
+    tx: BatchSender,
+    /// `--no-ttl`: drop the recorded expiry times.
+    drop_ttl: bool,
+    stats: Arc<Stats>,
+    control: Arc<Control>,
+}
+
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FileSource({} records read)", self.reader.records())
+    }
+}
+
+impl FileSource {
+    /// `poll` must own the waker the target uses to wake this loop.
+    pub fn new(
+        reader: DumpReader<Input>,
+        poll: Poll,
+        tx: BatchSender,
+        drop_ttl: bool,
+        stats: Arc<Stats>,
+        control: Arc<Control>,
+    ) -> FileSource {
+        FileSource {
+            reader,
+            poll,
+            tx,
+            drop_ttl,
+            stats,
+            control,
+        }
+    }
+
+    /// Reads every verified batch into the channel; a damaged file ends the
+    /// run with an error naming the byte offset, after the batches before the
+    /// damage (each verified by its own checksum) have been handed over.
+    pub fn run(mut self) -> Result<(), Error> {
+        let mut events = Events::with_capacity(4);
+        while let Some(items) = self.reader.next_batch()? {
+            let mut batch = Batch::with_capacity(items.len());
+            for mut item in items {
+                if self.drop_ttl {
+                    item.expire_at_ms = 0;
+                }
+                batch.push(item);
+            }
+            Stats::add(&self.stats.scanned, batch.len() as u64);
+            loop {
+                if self.control.stopped() {
+                    return Ok(());
+                }
+                match self.tx.try_send(batch) {
+                    Ok(()) => break,
+                    Err(SendError::Full(back)) => {
+                        batch = back;
+                        poll_once(&mut self.poll, &mut events, IDLE_POLL)?;
+                    }
+                    Err(SendError::Disconnected) => return Ok(()),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes the channel into a dump file (atomically) or stdout.
+pub struct FileTarget {
+    writer: DumpWriter<Output>,
+    name: String,
+    poll: Poll,
+    rx: BatchReceiver,
+    stats: Arc<Stats>,
+    control: Arc<Control>,
+}
+
+impl std::fmt::Debug for FileTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FileTarget({:?})", self.name)
+    }
+}
+
+impl FileTarget {
+    /// Creates the output now (so an unwritable directory fails before any
+    /// key is read); `poll` must own the waker the source uses to wake this loop.
+    pub fn create(
+        path: &str,
+        format: Format,
+        header: DumpHeader,
+        poll: Poll,
+        rx: BatchReceiver,
+        stats: Arc<Stats>,
+        control: Arc<Control>,
+    ) -> Result<FileTarget, Error> {
+        let output = Output::create(path)?;
+        let writer = DumpWriter::new(output, path, format, header)?;
+        Ok(FileTarget {
+            writer,
+            name: path.to_string(),
+            poll,
+            rx,
+            stats,
+            control,
+        })
+    }
+
+    /// Writes batches until the source is done, then completes the dump
+    /// (end marker, fsync, rename). On a stop or an error the writer is
+    /// dropped instead: a file target keeps its previous contents.
+    pub fn run(mut self) -> Result<(), Error> {
+        let mut events = Events::with_capacity(4);
+        loop {
+            if self.control.stopped() {
+                return Ok(());
+            }
+            match self.rx.try_recv() {
+                Ok(batch) => {
+                    self.writer.write_batch(&batch.items)?;
+                    let bytes: u64 = batch.items.iter().map(|i| i.payload.len() as u64).sum();
+                    Stats::add(&self.stats.copied, batch.len() as u64);
+                    Stats::add(&self.stats.bytes, bytes);
+                    self.rx.release(batch.bytes);
+                }
+                Err(RecvError::Empty) => poll_once(&mut self.poll, &mut events, IDLE_POLL)?,
+                Err(RecvError::Done) => break,
+            }
+        }
+        if self.control.stopped() {
+            return Ok(());
+        }
+        let done = self.writer.finish()?;
+        // Legacy cannot store an already-expired key; it was left out.
+        if done.skipped_expired > 0 {
+            use std::sync::atomic::Ordering;
+            self.stats
+                .copied
+                .fetch_sub(done.skipped_expired, Ordering::Relaxed);
+            Stats::add(&self.stats.vanished, done.skipped_expired);
+        }
+        done.out.commit(&self.name)?;
+        Ok(())
+    }
+}
