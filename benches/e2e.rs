@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use ceiling::Probe;
 use data::{Dataset, Size};
 use redis::{Conn, Lab, Res};
 use report::{DatasetResult, Meta, Run};
@@ -306,15 +307,20 @@ fn run_dataset(
             "[{name}] source capacity: pipelined DUMP + {}",
             String::from_utf8_lossy(expiry)
         );
-        let source = ceiling::source_capacity(src, &dumped.keys, expiry)?;
+        let probe = |server: &redis::Server| Probe {
+            pid: server.pid(),
+            tck,
+        };
+        let source = ceiling::source_capacity(src, probe(&lab.source), &dumped.keys, expiry)?;
         eprintln!("[{name}] target capacity: pipelined RESTORE into an empty target");
-        let target = ceiling::target_capacity(tgt, dumped)?;
+        let target = ceiling::target_capacity(tgt, probe(&lab.target), dumped)?;
         for (side, rate) in [("source", source), ("target", target)] {
             eprintln!(
-                "[{name}] {side} ceiling: {:.0} keys/s, {:.1} MiB/s ({:.2} s)",
+                "[{name}] {side} ceiling: {:.0} keys/s, {:.1} MiB/s ({:.2} s, server CPU {:.2} s)",
                 rate.keys_per_sec(),
                 rate.mib_per_sec(),
-                rate.secs
+                rate.secs,
+                rate.server_cpu
             );
         }
         (Some(source), Some(target))
@@ -347,13 +353,14 @@ fn run_dataset(
                 cpu: m.cpu,
                 peak_rss_kib: m.peak_rss_kib,
                 servers_cpu: m.servers_cpu,
+                other_cpu: m.other_cpu,
                 exit_code: m.status.code(),
                 check,
                 target_keys: tgt.dbsize()?,
                 stdout: m.stdout,
             };
             eprintln!(
-                "[{name}] {} rep {}/{}: {:.2} s, {:.0} keys/s, CPU {:.2} s, peak RSS {:.1} MiB, servers CPU {:.2} s; {}",
+                "[{name}] {} rep {}/{}: {:.2} s, {:.0} keys/s, CPU {:.2} s, peak RSS {:.1} MiB, servers CPU {:.2} s, other CPU {:.2} s; {}",
                 run.tool,
                 rep + 1,
                 config.reps,
@@ -362,6 +369,7 @@ fn run_dataset(
                 run.cpu,
                 run.peak_rss_kib as f64 / 1024.0,
                 run.servers_cpu,
+                run.other_cpu,
                 match &run.check {
                     Ok(s) => format!("ok: {s}"),
                     Err(e) => format!("FAILED: {e}"),

@@ -15,6 +15,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use resp::Frame;
 
+use crate::procfs;
 use crate::redis::{Batcher, Conn, Res};
 
 /// Keys (and the `DUMP` payload bytes they stand for) moved in `secs`.
@@ -23,6 +24,28 @@ pub(crate) struct Rate {
     pub(crate) secs: f64,
     pub(crate) keys: u64,
     pub(crate) bytes: u64,
+    /// CPU the measured server used meanwhile: close to `secs` when the
+    /// server, not the harness, set the pace.
+    pub(crate) server_cpu: f64,
+}
+
+/// The server process a ceiling is measured on.
+#[derive(Clone, Copy)]
+pub(crate) struct Probe {
+    pub(crate) pid: u32,
+    pub(crate) tck: f64,
+}
+
+impl Probe {
+    /// Runs `work`, returning its wall seconds and the server's CPU seconds.
+    fn time(self, work: impl FnOnce() -> Res<()>) -> Res<(f64, f64)> {
+        let before = procfs::ticks(&[self.pid]);
+        let start = Instant::now();
+        work()?;
+        let secs = start.elapsed().as_secs_f64();
+        let cpu = procfs::ticks(&[self.pid]).saturating_sub(before) as f64 / self.tck;
+        Ok((secs, cpu))
+    }
 }
 
 impl Rate {
@@ -72,7 +95,12 @@ pub(crate) fn dump_all(conn: &mut Conn, keys: Vec<Bytes>) -> Res<Dumped> {
 }
 
 /// Source capacity, timed: `DUMP` + expiry read of every key, replies dropped.
-pub(crate) fn source_capacity(conn: &mut Conn, keys: &[Bytes], expiry: &[u8]) -> Res<Rate> {
+pub(crate) fn source_capacity(
+    conn: &mut Conn,
+    probe: Probe,
+    keys: &[Bytes],
+    expiry: &[u8],
+) -> Res<Rate> {
     let mut batches = Batcher::new(2000, 1 << 20);
     for key in keys {
         batches.command(&[b"DUMP", key]);
@@ -81,28 +109,30 @@ pub(crate) fn source_capacity(conn: &mut Conn, keys: &[Bytes], expiry: &[u8]) ->
     let batches = batches.finish();
     let mut bytes = 0u64;
     let mut found = 0u64;
-    let start = Instant::now();
-    conn.pipeline(batches, |reply| {
-        match reply {
-            Frame::Bulk(payload) => {
-                bytes += payload.len() as u64;
-                found += 1;
+    let (secs, server_cpu) = probe.time(|| {
+        conn.pipeline(batches, |reply| {
+            match reply {
+                Frame::Bulk(payload) => {
+                    bytes += payload.len() as u64;
+                    found += 1;
+                }
+                Frame::Integer(_) | Frame::Null => {}
+                other => return Err(format!("source capacity: unexpected reply {other:?}")),
             }
-            Frame::Integer(_) | Frame::Null => {}
-            other => return Err(format!("source capacity: unexpected reply {other:?}")),
-        }
-        Ok(())
+            Ok(())
+        })
     })?;
     Ok(Rate {
-        secs: start.elapsed().as_secs_f64(),
+        secs,
         keys: found,
         bytes,
+        server_cpu,
     })
 }
 
 /// Target capacity, timed: `RESTORE key 0 payload REPLACE` of every dumped key
 /// into `conn` after `FLUSHALL`; flushes again afterwards.
-pub(crate) fn target_capacity(conn: &mut Conn, dumped: Dumped) -> Res<Rate> {
+pub(crate) fn target_capacity(conn: &mut Conn, probe: Probe, dumped: Dumped) -> Res<Rate> {
     let Dumped {
         keys,
         payloads,
@@ -122,12 +152,12 @@ pub(crate) fn target_capacity(conn: &mut Conn, dumped: Dumped) -> Res<Rate> {
     }
     let batches = batches.finish();
     conn.flushall()?;
-    let start = Instant::now();
-    conn.pipeline(batches, |reply| match reply {
-        Frame::Simple(_) => Ok(()),
-        other => Err(format!("target capacity: RESTORE answered {other:?}")),
+    let (secs, server_cpu) = probe.time(|| {
+        conn.pipeline(batches, |reply| match reply {
+            Frame::Simple(_) => Ok(()),
+            other => Err(format!("target capacity: RESTORE answered {other:?}")),
+        })
     })?;
-    let secs = start.elapsed().as_secs_f64();
     let restored = conn.dbsize()?;
     if restored != count {
         return Err(format!(
@@ -139,5 +169,6 @@ pub(crate) fn target_capacity(conn: &mut Conn, dumped: Dumped) -> Res<Rate> {
         secs,
         keys: count,
         bytes,
+        server_cpu,
     })
 }

@@ -52,6 +52,24 @@ fn stat(pid: u32) -> Option<Stat> {
     })
 }
 
+/// Busy ticks of the whole machine so far (`/proc/stat`: user, nice, system,
+/// irq, softirq, steal; idle and iowait left out).
+fn machine_busy_ticks() -> u64 {
+    let text = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = text.lines().next() else {
+        return 0;
+    };
+    let fields: Vec<u64> = cpu
+        .split_ascii_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum()
+}
+
 /// utime + stime of `pids` together, in ticks (0 for any that are gone).
 pub(crate) fn ticks(pids: &[u32]) -> u64 {
     pids.iter().filter_map(|&p| stat(p)).map(|s| s.ticks).sum()
@@ -101,6 +119,9 @@ pub(crate) struct Measured {
     pub(crate) peak_rss_kib: u64,
     /// User + system CPU the `servers` used over the run, seconds.
     pub(crate) servers_cpu: f64,
+    /// CPU the rest of the machine used meanwhile (other builds, the harness's
+    /// polling), seconds: how noisy the run was.
+    pub(crate) other_cpu: f64,
     pub(crate) status: ExitStatus,
     pub(crate) stdout: String,
     pub(crate) stderr: String,
@@ -121,6 +142,7 @@ pub(crate) fn run_measured(mut cmd: Command, servers: &[u32], tck: f64) -> Res<M
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let servers_before = ticks(servers);
+    let busy_before = machine_busy_ticks();
     let start = Instant::now();
     let mut child = cmd
         .spawn()
@@ -154,6 +176,7 @@ pub(crate) fn run_measured(mut cmd: Command, servers: &[u32], tck: f64) -> Res<M
         thread::sleep(POLL);
     };
     let servers_after = ticks(servers);
+    let busy = machine_busy_ticks().saturating_sub(busy_before);
     let status = child
         .wait()
         .map_err(|e| format!("waiting for {:?}: {e}", cmd.get_program()))?;
@@ -165,11 +188,13 @@ pub(crate) fn run_measured(mut cmd: Command, servers: &[u32], tck: f64) -> Res<M
         .map_err(|_| "stderr reader panicked".to_owned())?;
     // Both pipes close when the process exits, up to a poll before we see the zombie.
     let end = out_closed.max(err_closed).min(exited_at);
+    let servers_ticks = servers_after.saturating_sub(servers_before);
     Ok(Measured {
         wall: end.duration_since(start).as_secs_f64(),
         cpu: last_ticks as f64 / tck,
         peak_rss_kib: peak,
-        servers_cpu: servers_after.saturating_sub(servers_before) as f64 / tck,
+        servers_cpu: servers_ticks as f64 / tck,
+        other_cpu: busy.saturating_sub(servers_ticks + last_ticks) as f64 / tck,
         status,
         stdout,
         stderr,

@@ -32,6 +32,7 @@ pub(crate) struct Run {
     pub(crate) cpu: f64,
     pub(crate) peak_rss_kib: u64,
     pub(crate) servers_cpu: f64,
+    pub(crate) other_cpu: f64,
     pub(crate) exit_code: Option<i32>,
     /// `Ok(summary)` or `Err(what went wrong)`: exit status, then the target check.
     pub(crate) check: Result<String, String>,
@@ -199,8 +200,10 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
                 format!("{:.1}", r.bytes as f64 / MIB),
                 grouped(s.keys_per_sec()),
                 format!("{:.1}", s.mib_per_sec()),
+                format!("{:.0}%", s.server_cpu / s.secs * 100.0),
                 grouped(t.keys_per_sec()),
                 format!("{:.1}", t.mib_per_sec()),
+                format!("{:.0}%", t.server_cpu / t.secs * 100.0),
             ])
         })
         .collect();
@@ -213,8 +216,10 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
                 "MiB",
                 "source keys/s",
                 "source MiB/s",
+                "source busy",
                 "target keys/s",
                 "target MiB/s",
+                "target busy",
             ],
             &ceilings,
         );
@@ -253,6 +258,7 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
                 format!("{:.1}", run.peak_rss_kib as f64 / 1024.0),
                 format!("{:.2}", run.servers_cpu),
                 format!("{:.0}%", run.cpu / run.servers_cpu * 100.0),
+                format!("{:.2}", run.other_cpu),
                 match &run.check {
                     Ok(_) => "ok".to_owned(),
                     Err(e) => format!("FAIL: {}", e.replace('|', "/")),
@@ -275,6 +281,7 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
                 "tool peak RSS MiB",
                 "servers CPU s",
                 "tool CPU / servers CPU",
+                "other CPU s",
                 "check",
             ],
             &rows,
@@ -354,6 +361,7 @@ fn rate_json(rate: Option<Rate>) -> String {
             ("bytes", r.bytes.to_string()),
             ("keys_per_sec", number(r.keys_per_sec())),
             ("mib_per_sec", number(r.mib_per_sec())),
+            ("server_cpu_seconds", number(r.server_cpu)),
         ])
     })
 }
@@ -384,6 +392,7 @@ fn run_json(r: &DatasetResult, run: &Run) -> String {
         ("peak_rss_mib", number(run.peak_rss_kib as f64 / 1024.0)),
         ("servers_cpu_seconds", number(run.servers_cpu)),
         ("cpu_over_servers", number(run.cpu / run.servers_cpu)),
+        ("other_cpu_seconds", number(run.other_cpu)),
         (
             "exit_code",
             run.exit_code.map_or("null".to_owned(), |c| c.to_string()),
