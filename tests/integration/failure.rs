@@ -1,1 +1,350 @@
-//! placeholder
+//! Failures: each gives one clear line naming the endpoint (never its
+//! password), the documented exit status, and no panic.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use crate::util::{free_port, rump, rump_env, rump_spawn, signal, wait_run, Flavor, Run, Server};
+
+/// The error line: the last stderr line that is not the summary.
+fn error_line(run: &Run) -> String {
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run.stderr
+        .lines()
+        .filter(|l| !l.starts_with("rump: scanned"))
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn connection_refused_names_the_endpoint() {
+    let port = free_port();
+    let target = Server::start();
+    let run = rump(&[
+        "-from",
+        &format!("redis://127.0.0.1:{port}"),
+        "-to",
+        &target.url(),
+    ]);
+    run.expect_code(1);
+    assert_eq!(
+        error_line(&run),
+        format!("rump: source 127.0.0.1:{port}: cannot connect: connection refused")
+    );
+    let source = Server::start();
+    let run = rump(&[
+        "-from",
+        &source.url(),
+        "-to",
+        &format!("redis://127.0.0.1:{port}/2"),
+    ]);
+    run.expect_code(1);
+    assert_eq!(
+        error_line(&run),
+        format!("rump: target 127.0.0.1:{port}/2: cannot connect: connection refused")
+    );
+}
+
+#[test]
+fn unknown_host_is_a_resolution_error() {
+    let target = Server::start();
+    let run = rump(&[
+        "-from",
+        "redis://no-such-host.invalid:6379",
+        "-to",
+        &target.url(),
+    ]);
+    run.expect_code(1);
+    let line = error_line(&run);
+    assert!(
+        line.starts_with(
+            "rump: source no-such-host.invalid:6379: cannot connect: cannot resolve host"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn authentication_with_uri_env_and_acl_users() {
+    let source = Server::start_with(Flavor::Redis, &["--requirepass", "s3cr@t:pw"]);
+    let target = Server::start();
+    let mut admin = source.client();
+    admin.ok(&["AUTH", "s3cr@t:pw"]);
+    admin.ok(&["SET", "k", "v"]);
+    admin.ok(&["ACL", "SETUSER", "alice", "on", ">alicepw", "~*", "+@all"]);
+    let port = source.port;
+
+    // Percent-encoded password in the URI.
+    rump(&[
+        "-from",
+        &format!("redis://:s3cr%40t%3Apw@127.0.0.1:{port}"),
+        "-to",
+        &target.url(),
+    ])
+    .success();
+    // From the environment.
+    rump_env(
+        &[
+            "-from",
+            &format!("redis://127.0.0.1:{port}"),
+            "-to",
+            &target.url(),
+        ],
+        &[("RUMP_FROM_PASSWORD", "s3cr@t:pw")],
+    )
+    .success();
+    // An ACL user.
+    rump(&[
+        "-from",
+        &format!("redis://alice:alicepw@127.0.0.1:{port}"),
+        "-to",
+        &target.url(),
+    ])
+    .success();
+
+    // Wrong password: refused, and the password is never printed.
+    let run = rump(&[
+        "-from",
+        &format!("redis://:hunter2@127.0.0.1:{port}"),
+        "-to",
+        &target.url(),
+        "--json",
+    ]);
+    run.expect_code(1);
+    let line = error_line(&run);
+    assert!(
+        line.starts_with(&format!(
+            "rump: source 127.0.0.1:{port}: authentication failed: WRONGPASS"
+        )),
+        "{line}"
+    );
+    assert!(!run.stderr.contains("hunter2") && !run.stdout.contains("hunter2"));
+    assert!(
+        run.stdout.contains("\"error\":\"source 127.0.0.1"),
+        "{}",
+        run.stdout
+    );
+
+    // No password at all: says where to give one.
+    let run = rump(&[
+        "-from",
+        &format!("redis://127.0.0.1:{port}"),
+        "-to",
+        &target.url(),
+    ]);
+    run.expect_code(1);
+    let line = error_line(&run);
+    assert!(
+        line.contains("authentication failed: NOAUTH") && line.contains("RUMP_FROM_PASSWORD"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_db_the_server_does_not_have_is_refused() {
+    let source = Server::start();
+    let target = Server::start();
+    let run = rump(&["-from", &source.url_db(99), "-to", &target.url()]);
+    run.expect_code(1);
+    let line = error_line(&run);
+    assert_eq!(
+        line,
+        format!(
+            "rump: source 127.0.0.1:{}/99: SELECT 99 failed: ERR DB index is out of range",
+            source.port
+        )
+    );
+}
+
+#[test]
+fn a_full_target_stops_the_run_with_out_of_memory() {
+    let source = Server::start();
+    let target = Server::start_with(
+        Flavor::Redis,
+        &["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"],
+    );
+    source
+        .client()
+        .ok(&["DEBUG", "POPULATE", "20000", "key", "1000"]);
+    let run = rump(&["-from", &source.url(), "-to", &target.url(), "--json"]);
+    run.expect_code(1);
+    let line = error_line(&run);
+    assert!(
+        line.starts_with(&format!(
+            "rump: target 127.0.0.1:{}: RESTORE \"key:",
+            target.port
+        )),
+        "{line}"
+    );
+    assert!(
+        line.contains("OOM") && line.contains("out of memory"),
+        "{line}"
+    );
+    let copied = run.json_field("copied");
+    assert!(copied < 20000.0);
+    assert_eq!(
+        target.client().dbsize() as f64,
+        copied,
+        "the count says exactly what landed"
+    );
+}
+
+#[test]
+fn a_read_only_replica_is_refused_as_target() {
+    let source = Server::start();
+    let primary = Server::start();
+    let replica = Server::start_with(
+        Flavor::Redis,
+        &["--replicaof", "127.0.0.1", &primary.port.to_string()],
+    );
+    source.client().ok(&["SET", "k", "v"]);
+    let run = rump(&["-from", &source.url(), "-to", &replica.url()]);
+    run.expect_code(1);
+    assert_eq!(
+        error_line(&run),
+        format!("rump: target 127.0.0.1:{}: is a read-only replica (role:slave); point -to at the primary", replica.port)
+    );
+    // A replica is a fine source.
+    rump(&["-from", &replica.url(), "-to", &source.url()]).success();
+}
+
+#[test]
+fn a_source_that_dies_mid_run_fails_the_run() {
+    let mut source = Server::start();
+    let target = Server::start();
+    source.client().ok(&["DEBUG", "POPULATE", "5000"]);
+    let child = rump_spawn(&[
+        "-from",
+        &source.url(),
+        "-to",
+        &target.url(),
+        "--rate",
+        "1000",
+        "--json",
+    ]);
+    std::thread::sleep(Duration::from_millis(700));
+    source.kill();
+    let run = wait_run(child, "rump (source killed)", Duration::from_secs(20));
+    run.expect_code(1);
+    let line = error_line(&run);
+    assert!(
+        line.starts_with(&format!("rump: source 127.0.0.1:{}: ", source.port)),
+        "{line}"
+    );
+    assert!(
+        line.contains("closed the connection") || line.contains("reset"),
+        "{line}"
+    );
+    assert_eq!(target.client().dbsize() as f64, run.json_field("copied"));
+}
+
+#[test]
+fn a_target_that_dies_mid_run_fails_the_run() {
+    let source = Server::start();
+    let mut target = Server::start();
+    source.client().ok(&["DEBUG", "POPULATE", "5000"]);
+    let child = rump_spawn(&[
+        "-from",
+        &source.url(),
+        "-to",
+        &target.url(),
+        "--rate",
+        "1000",
+    ]);
+    std::thread::sleep(Duration::from_millis(700));
+    target.kill();
+    let run = wait_run(child, "rump (target killed)", Duration::from_secs(20));
+    run.expect_code(1);
+    let line = error_line(&run);
+    assert!(
+        line.starts_with(&format!("rump: target 127.0.0.1:{}: ", target.port)),
+        "{line}"
+    );
+}
+
+#[test]
+fn sigint_and_sigterm_stop_cleanly_with_the_summary_so_far() {
+    for (sig, code) in [("INT", 130), ("TERM", 143)] {
+        let source = Server::start();
+        let target = Server::start();
+        source.client().ok(&["DEBUG", "POPULATE", "5000"]);
+        let child = rump_spawn(&[
+            "-from",
+            &source.url(),
+            "-to",
+            &target.url(),
+            "--rate",
+            "1000",
+            "--json",
+        ]);
+        std::thread::sleep(Duration::from_millis(600));
+        signal(child.id(), sig);
+        let run = wait_run(child, "rump (signalled)", Duration::from_secs(10));
+        run.expect_code(code);
+        assert!(
+            run.stderr.contains(&format!("interrupted by SIG{sig}")),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.contains("\"interrupted\":true"),
+            "{}",
+            run.stdout
+        );
+        let copied = run.json_field("copied");
+        assert!(copied > 0.0 && copied < 5000.0, "{copied}");
+        assert_eq!(
+            target.client().dbsize() as f64,
+            copied,
+            "every write in flight was accounted for"
+        );
+    }
+}
+
+#[test]
+fn a_hostile_peer_is_a_protocol_error_not_a_panic() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let peer = std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let target = Server::start();
+    let run = rump(&[
+        "-from",
+        &format!("redis://127.0.0.1:{port}"),
+        "-to",
+        &target.url(),
+    ]);
+    run.expect_code(1);
+    assert_eq!(
+        error_line(&run),
+        format!(
+            "rump: source 127.0.0.1:{port}: protocol error: invalid type byte 0x48 at offset 0"
+        )
+    );
+    let _ = peer.join();
+}
+
+#[test]
+fn silent_success_prints_nothing_and_progress_goes_to_stderr() {
+    let source = Server::start();
+    let target = Server::start();
+    source.client().ok(&["DEBUG", "POPULATE", "100"]);
+    let run = rump(&["-from", &source.url(), "-to", &target.url(), "-silent"]);
+    run.success();
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+    let run = rump(&["-from", &source.url(), "-to", &target.url()]);
+    run.success();
+    assert!(run.stdout.is_empty());
+    let summary = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("rump: scanned 100, copied 100, skipped 0, vanished 0, failed 0,"),
+        "{summary}"
+    );
+}
