@@ -193,10 +193,13 @@ fn run(config: &Config) -> Res<()> {
     let meta = Meta {
         date,
         commit: git_commit(),
-        redis_version: format!(
-            "redis_version {}",
-            src.info_field("server", "redis_version")?
-        ),
+        redis_version: match src.info_field("server", "valkey_version") {
+            Ok(v) => format!("valkey_version {v}"),
+            Err(_) => format!(
+                "redis_version {}",
+                src.info_field("server", "redis_version")?
+            ),
+        },
         server_binary: config.redis_server.display().to_string(),
         cores: std::thread::available_parallelism().map_or(0, usize::from),
         clk_tck: tck,

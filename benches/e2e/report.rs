@@ -257,7 +257,11 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
                 format!("{:.2}", run.cpu),
                 format!("{:.1}", run.peak_rss_kib as f64 / 1024.0),
                 format!("{:.2}", run.servers_cpu),
-                format!("{:.0}%", run.cpu / run.servers_cpu * 100.0),
+                if run.servers_cpu > 0.0 {
+                    format!("{:.0}%", run.cpu / run.servers_cpu * 100.0)
+                } else {
+                    "-".to_owned()
+                },
                 format!("{:.2}", run.other_cpu),
                 match &run.check {
                     Ok(_) => "ok".to_owned(),
