@@ -12,8 +12,7 @@ fn error_line(run: &Run) -> String {
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     run.stderr
         .lines()
-        .filter(|l| !l.starts_with("rump: scanned"))
-        .last()
+        .rfind(|l| !l.starts_with("rump: scanned"))
         .unwrap_or_default()
         .to_string()
 }

@@ -1,11 +1,16 @@
 //! Integration tests: every test starts its own real `redis-server` (or
 //! `valkey-server`) processes on free ports and runs the real `rump` binary.
 
+// A test binary has no public API: `pub` only shares fixtures between modules.
+#![allow(unreachable_pub)]
+
 /// Server guard, client and rump runner.
 mod util;
 
 /// Command line: help, version, usage errors and exit codes.
 mod cli;
+/// Dump files: round trips, pipes, atomic writes, damage detection, legacy format.
+mod dump;
 /// Failures: refused, unreachable, auth, db, OOM, replicas, disconnects, signals.
 mod failure;
 /// Server → server copies: every type, binary data, filters, options.
