@@ -306,6 +306,9 @@ pub fn classify(message: &[u8]) -> Refusal {
         b"READONLY" => {
             Refusal::Fatal("the target is a read-only replica: point -to at the primary")
         }
+        // NOPERM for one key (an ACL key pattern) fails that key; NOPERM for
+        // the command itself dooms every write.
+        b"NOPERM" if contains(message, b"access one of the keys") => Refusal::Key,
         b"NOAUTH" | b"NOPERM" | b"WRONGPASS" => {
             Refusal::Fatal("the target user may not RESTORE: check its ACL")
         }
@@ -354,6 +357,16 @@ mod tests {
             Refusal::Fatal(_)
         ));
         assert_eq!(classify(b"ERR Bad data format"), Refusal::Key);
+        assert_eq!(
+            classify(
+                b"NOPERM this user has no permissions to access one of the keys used as arguments"
+            ),
+            Refusal::Key
+        );
+        assert!(matches!(
+            classify(b"NOPERM this user has no permissions to run the 'restore' command"),
+            Refusal::Fatal(_)
+        ));
         assert_eq!(classify(b""), Refusal::Key);
     }
 }

@@ -347,3 +347,88 @@ fn silent_success_prints_nothing_and_progress_goes_to_stderr() {
         "{summary}"
     );
 }
+
+#[test]
+fn keys_the_target_refuses_fail_alone_and_the_run_exits_one() {
+    let source = Server::start();
+    let target = Server::start();
+    let mut src = source.client();
+    for i in 0..5 {
+        src.ok(&["SET", &format!("allowed:{i}"), "v"]);
+        src.ok(&["SET", &format!("denied:{i}"), "v"]);
+    }
+    // A user that may write allowed:* only: RESTORE of denied:* is refused per key.
+    target.client().ok(&[
+        "ACL",
+        "SETUSER",
+        "writer",
+        "on",
+        ">pw",
+        "~allowed:*",
+        "+@all",
+    ]);
+    let run = rump(&[
+        "-from",
+        &source.url(),
+        "-to",
+        &format!("redis://writer:pw@127.0.0.1:{}", target.port),
+        "--json",
+    ]);
+    run.expect_code(1);
+    run.assert_reconciles();
+    assert_eq!(run.json_field("copied"), 5.0);
+    assert_eq!(run.json_field("failed"), 5.0);
+    let refused: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("NOPERM"))
+        .collect();
+    assert_eq!(refused.len(), 5, "{}", run.stderr);
+    assert!(
+        refused[0].starts_with(&format!(
+            "rump: target 127.0.0.1:{}: RESTORE \"denied:",
+            target.port
+        )),
+        "{}",
+        refused[0]
+    );
+    assert!(
+        run.stderr.contains("5 keys were refused by the target"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(">pw") && !run.stderr.contains(":pw@"));
+    assert_eq!(target.client().keys().len(), 5);
+}
+
+#[test]
+fn without_a_terminal_progress_is_a_plain_periodic_line() {
+    let source = Server::start();
+    let target = Server::start();
+    source.client().ok(&["DEBUG", "POPULATE", "3000"]);
+    // 3000 keys at 500 keys/s: about 6 s, so at least one 5-second progress line.
+    let run = rump(&[
+        "-from",
+        &source.url(),
+        "-to",
+        &target.url(),
+        "--rate",
+        "500",
+    ]);
+    run.success();
+    let progress: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("/3,000 keys ("))
+        .collect();
+    assert!(!progress.is_empty(), "{}", run.stderr);
+    assert!(
+        progress[0].contains("keys/s") && progress[0].contains("ETA"),
+        "{}",
+        progress[0]
+    );
+    assert!(
+        !run.stderr.contains('\r'),
+        "no live-line control characters off a terminal"
+    );
+}
