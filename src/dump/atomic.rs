@@ -36,8 +36,9 @@ impl AtomicFile {
     /// directory of `path`, mode 0600 (umask may only remove bits).
     ///
     /// # Errors
-    /// `InvalidInput` if `path` has no file name; otherwise whatever the
-    /// directory refuses (missing, not writable).
+    /// `InvalidInput` if `path` has no file name or is a directory (found
+    /// now, not by the final rename after the whole database was read);
+    /// otherwise whatever the directory refuses (missing, not writable).
     pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
         let Some(name) = path.file_name() else {
@@ -46,6 +47,9 @@ impl AtomicFile {
                 "dump path has no file name",
             ));
         };
+        if fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+            return Err(io::Error::new(ErrorKind::InvalidInput, "is a directory"));
+        }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -292,6 +296,17 @@ mod tests {
         let temp = f.temp_path().to_path_buf();
         drop(f);
         assert!(!temp.exists());
+    }
+
+    #[test]
+    fn a_directory_is_refused_at_create_not_at_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Output::create(&dir.path().to_string_lossy()).unwrap_err();
+        assert!(
+            e.to_string().ends_with(": create failed: is a directory"),
+            "{e}"
+        );
+        assert!(leftovers(dir.path()).is_empty());
     }
 
     #[test]
