@@ -116,10 +116,17 @@ impl Decoder {
         let frame = match buf[0] {
             b'*' => return Ok(self.decode_raw(buf)?.map(|(frame, _)| frame)),
             b':' => {
-                let Some(end) = self.line(buf)? else {
-                    return Ok(None);
+                let (n, end) = match self.fast_int(buf) {
+                    Some(hit) => hit,
+                    None => {
+                        let Some(end) = self.line(buf)? else {
+                            return Ok(None);
+                        };
+                        let n =
+                            parse_int(&buf[1..end]).ok_or(Error::InvalidInteger { offset: 0 })?;
+                        (n, end)
+                    }
                 };
-                let n = parse_int(&buf[1..end]).ok_or(Error::InvalidInteger { offset: 0 })?;
                 buf.advance(end + 2);
                 Frame::Integer(n)
             }
@@ -127,21 +134,28 @@ impl Decoder {
                 let Some(end) = self.line(buf)? else {
                     return Ok(None);
                 };
-                let mut line = buf.split_to(end + 2);
-                line.truncate(end);
-                line.advance(1);
-                let text = line.freeze();
                 if kind == b'+' {
-                    Frame::Simple(text)
+                    if let Some(text) = well_known(&buf[1..end]) {
+                        buf.advance(end + 2);
+                        Frame::Simple(text)
+                    } else {
+                        Frame::Simple(split_line(buf, end))
+                    }
                 } else {
-                    Frame::Error(text)
+                    Frame::Error(split_line(buf, end))
                 }
             }
             b'$' => {
-                let Some(end) = self.line(buf)? else {
-                    return Ok(None);
+                let (len, end) = match self.fast_int(buf) {
+                    Some((len, end)) if len >= -1 => (len, end),
+                    Some(_) => return Err(Error::InvalidLength { offset: 0 }),
+                    None => {
+                        let Some(end) = self.line(buf)? else {
+                            return Ok(None);
+                        };
+                        (parse_len(&buf[1..end], 0)?, end)
+                    }
                 };
-                let len = parse_len(&buf[1..end], 0)?;
                 if len < 0 {
                     buf.advance(end + 2);
                     Frame::Null
@@ -162,7 +176,10 @@ impl Decoder {
             }
             byte => return Err(Error::InvalidTypeByte { byte, offset: 0 }),
         };
-        self.reset();
+        // `seen` is set whenever anything is pending.
+        if self.seen != 0 {
+            self.reset();
+        }
         Ok(Some(frame))
     }
 
@@ -258,6 +275,17 @@ impl Decoder {
         }
     }
 
+    /// [`fast_int`] on the line at offset 1, under this decoder's limits.
+    #[inline]
+    fn fast_int(&mut self, buf: &[u8]) -> Option<(i64, usize)> {
+        let hit = fast_int(buf, self.limits.max_line_len);
+        #[cfg(test)]
+        {
+            self.scanned += usize::from(hit.is_some());
+        }
+        hit
+    }
+
     /// Finds the CRLF of the line starting at offset 1, recording `need` if absent.
     #[inline]
     fn line(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
@@ -348,6 +376,30 @@ fn check_len(len: i64, limit: usize, err: fn(u64, usize) -> Error) -> Result<usi
     }
 }
 
+/// Takes the line `buf[..end + 2]` off `buf`, returning its text (no type
+/// byte, no CRLF) as a slice of the same memory.
+#[inline]
+fn split_line(buf: &mut BytesMut, end: usize) -> Bytes {
+    let mut line = buf.split_to(end + 2);
+    line.truncate(end);
+    line.advance(1);
+    line.freeze()
+}
+
+/// The status lines a pipelined migration sees by the million (`RESTORE`,
+/// `SELECT` and `AUTH` reply `+OK`), as static [`Bytes`]: the same bytes with
+/// no reference count to bump and drop, which is most of the cost of a small
+/// reply. Anything else is sliced from the buffer as usual.
+#[inline]
+fn well_known(text: &[u8]) -> Option<Bytes> {
+    match text {
+        b"OK" => Some(Bytes::from_static(b"OK")),
+        b"QUEUED" => Some(Bytes::from_static(b"QUEUED")),
+        b"PONG" => Some(Bytes::from_static(b"PONG")),
+        _ => None,
+    }
+}
+
 /// Returns the offset of the CR ending the line that starts at `start`.
 ///
 /// Looks at most `max_line_len + 1` bytes ahead, so an unterminated line costs
@@ -361,7 +413,13 @@ fn find_crlf(
 ) -> Result<Option<usize>, Error> {
     let rest = buf.get(start..).unwrap_or_default();
     let window = &rest[..rest.len().min(limits.max_line_len.saturating_add(1))];
-    match memchr(b'\r', window) {
+    // Most lines (`+OK`, lengths) are short: a plain loop beats memchr's setup.
+    let head = window.len().min(16);
+    let found = match window[..head].iter().position(|&b| b == b'\r') {
+        Some(i) => Some(i),
+        None => memchr(b'\r', &window[head..]).map(|i| head + i),
+    };
+    match found {
         Some(i) if i > limits.max_line_len => Err(Error::LineTooLong {
             limit: limits.max_line_len,
         }),
@@ -384,6 +442,40 @@ fn find_crlf(
             Ok(None)
         }
     }
+}
+
+/// The happy path of an integer or length line at offset 1: a canonical
+/// decimal of at most 18 digits, then CRLF. Returns the value and the CR's
+/// offset. `None` means "not this easy case", never "invalid": the caller then
+/// takes the general path, which decides between `Ok(None)` and every error
+/// exactly as [`scan_one`] does, so this only saves the separate CR search.
+#[inline]
+fn fast_int(buf: &[u8], max_line_len: usize) -> Option<(i64, usize)> {
+    let negative = buf.get(1) == Some(&b'-');
+    let first = 1 + usize::from(negative);
+    let mut at = first;
+    let mut n: i64 = 0;
+    while let Some(&b) = buf.get(at) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        // At most 18 digits: below 10^18, so no overflow check is needed.
+        if at - first == 18 {
+            return None;
+        }
+        n = n * 10 + i64::from(digit);
+        at += 1;
+    }
+    let digits = at - first;
+    let leading_zero = digits > 0 && buf[first] == b'0' && (digits > 1 || negative);
+    if digits == 0 || leading_zero || at - 1 > max_line_len {
+        return None;
+    }
+    if buf.get(at..at + 2) != Some(b"\r\n") {
+        return None;
+    }
+    Some((if negative { -n } else { n }, at))
 }
 
 /// Requires `buf[at..at + 2] == b"\r\n"` (the caller checked it is buffered).
@@ -1097,7 +1189,7 @@ mod tests {
     #[test]
     fn payloads_share_the_read_buffer() {
         let mut buf = BytesMut::with_capacity(4096);
-        buf.extend_from_slice(b"$5\r\nhello\r\n+OK\r\n*2\r\n$3\r\nfoo\r\n-ERR e\r\n");
+        buf.extend_from_slice(b"$5\r\nhello\r\n+OKAY\r\n*2\r\n$3\r\nfoo\r\n-ERR e\r\n");
         let base = buf.as_ptr() as usize;
         let end = base + buf.capacity();
         let inside = |b: &Bytes| {
@@ -1114,6 +1206,11 @@ mod tests {
         }
         let (frame, raw) = decoder.decode_raw(&mut buf).unwrap().unwrap();
         let raw_start = raw.as_ptr() as usize;
+        assert_eq!(
+            raw_start,
+            base + 18,
+            "the raw frame is a slice of the buffer"
+        );
         let mut payloads = frame.into_array().unwrap().into_iter();
         let foo = payloads.next().unwrap();
         let foo = foo.as_bulk().unwrap();
@@ -1123,6 +1220,23 @@ mod tests {
         assert!(p >= raw_start && p + foo.len() <= raw_start + raw.len());
         assert_eq!(p, raw_start + 8);
         inside(payloads.next().unwrap().as_error().unwrap());
+    }
+
+    #[test]
+    fn well_known_status_lines_are_static_and_equal() {
+        for text in ["OK", "QUEUED", "PONG"] {
+            let mut buf = BytesMut::from(format!("+{text}\r\n").as_bytes());
+            let frame = Decoder::new().decode(&mut buf).unwrap().unwrap();
+            assert_eq!(
+                frame,
+                Frame::Simple(Bytes::copy_from_slice(text.as_bytes()))
+            );
+            assert!(buf.is_empty());
+        }
+        // Near misses are sliced as usual.
+        ok(b"+OKAY\r\n", &Frame::Simple("OKAY".into()));
+        ok(b"+O\r\n", &Frame::Simple("O".into()));
+        ok(b"-OK\r\n", &Frame::Error("OK".into()));
     }
 
     #[test]
