@@ -297,23 +297,18 @@ fn run_dataset(
     let keys = src.dbsize()?;
     eprintln!("[{name}] {description}: {keys} keys in {load_secs:.1} s; SCAN + DUMP (untimed)");
     let scanned = src.scan_all()?;
-    let dumped = ceiling::dump_all(src, scanned)?;
-    if dumped.keys.len() as u64 != keys {
-        return Err(format!(
-            "[{name}] SCAN + DUMP found {} keys, DBSIZE says {keys}",
-            dumped.keys.len()
-        ));
-    }
-    let bytes = dumped.bytes;
-    let (source, target) = if config.ceilings {
+    let probe = |server: &redis::Server| Probe {
+        pid: server.pid(),
+        tck,
+    };
+    let (bytes, source, target) = if config.ceilings {
+        let dumped = ceiling::dump_all(src, scanned)?;
+        check_count(name, dumped.keys.len() as u64, keys)?;
+        let bytes = dumped.bytes;
         eprintln!(
             "[{name}] source capacity: pipelined DUMP + {}",
             String::from_utf8_lossy(expiry)
         );
-        let probe = |server: &redis::Server| Probe {
-            pid: server.pid(),
-            tck,
-        };
         let source = ceiling::source_capacity(src, probe(&lab.source), &dumped.keys, expiry)?;
         eprintln!("[{name}] target capacity: pipelined RESTORE into an empty target");
         let target = ceiling::target_capacity(tgt, probe(&lab.target), dumped)?;
@@ -326,10 +321,12 @@ fn run_dataset(
                 rate.server_cpu
             );
         }
-        (Some(source), Some(target))
+        (bytes, Some(source), Some(target))
     } else {
-        drop(dumped);
-        (None, None)
+        // Only the payload bytes are needed: the same pass, keeping no payload.
+        let pass = ceiling::source_capacity(src, probe(&lab.source), &scanned, expiry)?;
+        check_count(name, pass.keys, keys)?;
+        (pass.bytes, None, None)
     };
 
     let mut tools: Vec<Tool<'_>> = config.rump.as_deref().map(Tool::Rump).into_iter().collect();
@@ -393,6 +390,16 @@ fn run_dataset(
         target,
         runs,
     })
+}
+
+fn check_count(name: &str, dumped: u64, keys: u64) -> Res<()> {
+    if dumped == keys {
+        Ok(())
+    } else {
+        Err(format!(
+            "[{name}] SCAN + DUMP found {dumped} keys, DBSIZE says {keys}"
+        ))
+    }
 }
 
 /// First line of `BIN --version`, or "unknown".
