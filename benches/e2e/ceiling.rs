@@ -38,7 +38,7 @@ pub(crate) struct Probe {
 
 impl Probe {
     /// Runs `work`, returning its wall seconds and the server's CPU seconds.
-    fn time(self, work: impl FnOnce() -> Res<()>) -> Res<(f64, f64)> {
+    pub(crate) fn time(self, work: impl FnOnce() -> Res<()>) -> Res<(f64, f64)> {
         let before = procfs::ticks(&[self.pid]);
         let start = Instant::now();
         work()?;

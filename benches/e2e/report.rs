@@ -48,6 +48,8 @@ pub(crate) struct DatasetResult {
     /// Sum of the `DUMP` payload sizes of every key: the bytes that must move.
     pub(crate) bytes: u64,
     pub(crate) load_secs: f64,
+    /// `SCAN … COUNT 5000` of the whole source: wall and source CPU seconds.
+    pub(crate) scan: (f64, f64),
     pub(crate) loadavg: String,
     pub(crate) source: Option<Rate>,
     pub(crate) target: Option<Rate>,
@@ -180,12 +182,14 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
     for r in results {
         let _ = writeln!(
             out,
-            "- `{}`: {}; {} keys, {:.1} MiB of DUMP payloads; loaded in {:.1} s; load average before: {}",
+            "- `{}`: {}; {} keys, {:.1} MiB of DUMP payloads; loaded in {:.1} s; SCAN {:.2} s (source CPU {:.2} s); load average before the runs: {}",
             r.dataset.name(),
             r.description,
             grouped(r.keys as f64),
             r.bytes as f64 / MIB,
             r.load_secs,
+            r.scan.0,
+            r.scan.1,
             r.loadavg
         );
     }
@@ -444,6 +448,8 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
                 ("keys", r.keys.to_string()),
                 ("payload_bytes", r.bytes.to_string()),
                 ("load_seconds", number(r.load_secs)),
+                ("scan_seconds", number(r.scan.0)),
+                ("scan_server_cpu_seconds", number(r.scan.1)),
                 ("loadavg_before", string(&r.loadavg)),
                 ("source_capacity", rate_json(r.source)),
                 ("target_capacity", rate_json(r.target)),
