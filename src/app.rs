@@ -24,6 +24,8 @@ use crate::target::{ServerTarget, TargetOptions, TARGET_WAKER};
 const CHANNEL_BATCHES: usize = 32;
 /// Bytes the channel pins at most (see `pipe.rs`).
 const CHANNEL_BYTES: usize = 8 * 1024 * 1024;
+/// How often the main thread redraws progress and looks for signals.
+const PROGRESS_TICK: Duration = Duration::from_millis(50);
 
 /// How a run ended.
 #[derive(Debug)]
@@ -183,16 +185,26 @@ fn migrate(
         }
     };
 
-    let source_thread = spawn("source", &control, source_loop)?;
-    let target_thread = spawn("target", &control, target_loop)?;
+    // Each loop says when it ends, so a short run is not held up by the tick.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    // A failing source only ends the stream: what it already handed over (a
+    // dump's verified blocks, a server's keys read before it went away) is
+    // still written. A failing target stops everything.
+    let source_thread = spawn("source", None, done_tx.clone(), source_loop)?;
+    let target_thread = spawn("target", Some(&control), done_tx, target_loop)?;
 
     let start = Instant::now();
-    while !(source_thread.is_finished() && target_thread.is_finished()) {
+    let mut running = 2;
+    while running > 0 {
+        match done_rx.recv_timeout(PROGRESS_TICK) {
+            Ok(()) => running -= 1,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
         if signal.load(Ordering::SeqCst) != 0 && !control.stopped() {
             control.stop();
         }
         reporter.tick(&stats.snapshot(start.elapsed()));
-        thread::sleep(Duration::from_millis(50));
     }
     reporter.clear();
     let source_result = join(source_thread, "source");
@@ -232,19 +244,23 @@ fn source_options(config: &Config, session: &Session) -> Result<SourceOptions, E
     })
 }
 
+/// Starts a loop on a named thread. It reports on `done` when it ends; if it
+/// fails and `stop_on_error` is given, every other loop is stopped.
 fn spawn(
     name: &str,
-    control: &Arc<Control>,
+    stop_on_error: Option<&Arc<Control>>,
+    done: std::sync::mpsc::Sender<()>,
     body: LoopBody,
 ) -> Result<thread::JoinHandle<Result<(), Error>>, Error> {
-    let control = Arc::clone(control);
+    let control = stop_on_error.map(Arc::clone);
     thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
             let result = body();
-            if result.is_err() {
+            if let (Err(_), Some(control)) = (&result, &control) {
                 control.stop();
             }
+            let _ = done.send(());
             result
         })
         .map_err(Error::Setup)

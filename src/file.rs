@@ -86,6 +86,7 @@ impl FileSource {
                 }
             }
         }
+        self.tx.complete();
         Ok(())
     }
 }
@@ -137,11 +138,14 @@ impl FileTarget {
         let mut events = Events::with_capacity(4);
         loop {
             if self.control.stopped() {
+                forget_written(&self.stats, &self.name);
                 return Ok(());
             }
             match self.rx.try_recv() {
                 Ok(batch) => {
-                    self.writer.write_batch(&batch.items)?;
+                    if let Err(e) = self.writer.write_batch(&batch.items) {
+                        return Err(self.nothing_written(e.into()));
+                    }
                     let bytes: u64 = batch.items.iter().map(|i| i.payload.len() as u64).sum();
                     Stats::add(&self.stats.copied, batch.len() as u64);
                     Stats::add(&self.stats.bytes, bytes);
@@ -149,12 +153,25 @@ impl FileTarget {
                 }
                 Err(RecvError::Empty) => poll_once(&mut self.poll, &mut events, IDLE_POLL)?,
                 Err(RecvError::Done) => break,
+                // The source failed: a partial dump must not replace the
+                // previous one. Dropping the writer removes the temporary file.
+                Err(RecvError::Abandoned) => {
+                    forget_written(&self.stats, &self.name);
+                    return Ok(());
+                }
             }
         }
         if self.control.stopped() {
+            forget_written(&self.stats, &self.name);
             return Ok(());
         }
-        let done = self.writer.finish()?;
+        let done = match self.writer.finish() {
+            Ok(done) => done,
+            Err(e) => {
+                forget_written(&self.stats, &self.name);
+                return Err(e.into());
+            }
+        };
         // Legacy cannot store an already-expired key; it was left out.
         if done.skipped_expired > 0 {
             use std::sync::atomic::Ordering;
@@ -163,7 +180,25 @@ impl FileTarget {
                 .fetch_sub(done.skipped_expired, Ordering::Relaxed);
             Stats::add(&self.stats.vanished, done.skipped_expired);
         }
-        done.out.commit(&self.name)?;
-        Ok(())
+        done.out.commit(&self.name).map_err(|e| {
+            forget_written(&self.stats, &self.name);
+            e.into()
+        })
+    }
+
+    fn nothing_written(&self, e: Error) -> Error {
+        forget_written(&self.stats, &self.name);
+        e
+    }
+}
+
+/// A dump file that is not completed holds nothing (its temporary file is
+/// removed), so nothing counts as copied. Stdout keeps its count: those bytes
+/// did go out.
+fn forget_written(stats: &Stats, name: &str) {
+    use std::sync::atomic::Ordering;
+    if name != "-" {
+        stats.copied.store(0, Ordering::Relaxed);
+        stats.bytes.store(0, Ordering::Relaxed);
     }
 }

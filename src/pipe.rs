@@ -74,6 +74,8 @@ impl Batch {
 struct Shared {
     /// Bytes sent and not yet released by the target.
     pinned: AtomicUsize,
+    /// The source said it read everything ([`BatchSender::complete`]).
+    completed: AtomicBool,
     max_bytes: usize,
     source_parked: AtomicBool,
     target_parked: AtomicBool,
@@ -109,8 +111,12 @@ pub enum SendError {
 pub enum RecvError {
     /// Nothing now; the source will wake the target.
     Empty,
-    /// The source finished (or stopped) and everything was received.
+    /// The source read everything and everything was received.
     Done,
+    /// The source stopped before the end (it failed or was stopped), and
+    /// everything it sent was received. A server target keeps what it wrote;
+    /// a dump file must not be completed.
+    Abandoned,
 }
 
 /// A channel of at most `max_batches` batches and about `max_bytes` pinned
@@ -124,6 +130,7 @@ pub fn channel(
     let (tx, rx) = crossbeam_channel::bounded(max_batches);
     let shared = Arc::new(Shared {
         pinned: AtomicUsize::new(0),
+        completed: AtomicBool::new(false),
         max_bytes,
         source_parked: AtomicBool::new(false),
         target_parked: AtomicBool::new(false),
@@ -180,6 +187,12 @@ impl BatchSender {
         }
     }
 
+    /// Marks the stream complete: everything the source had is sent. Without
+    /// it, dropping the sender reads as [`RecvError::Abandoned`].
+    pub fn complete(&self) {
+        self.shared.completed.store(true, Ordering::SeqCst);
+    }
+
     fn has_room(&self, bytes: usize) -> bool {
         let pinned = self.shared.pinned.load(Ordering::SeqCst);
         pinned == 0 || pinned + bytes <= self.shared.max_bytes
@@ -199,7 +212,7 @@ impl BatchReceiver {
     pub fn try_recv(&self) -> Result<Batch, RecvError> {
         match self.rx.try_recv() {
             Ok(batch) => Ok(batch),
-            Err(TryRecvError::Disconnected) => Err(RecvError::Done),
+            Err(TryRecvError::Disconnected) => Err(self.end()),
             Err(TryRecvError::Empty) => {
                 self.shared.target_parked.store(true, Ordering::SeqCst);
                 // Re-check after parking: the source may have sent meanwhile.
@@ -208,10 +221,18 @@ impl BatchReceiver {
                         self.shared.target_parked.store(false, Ordering::SeqCst);
                         Ok(batch)
                     }
-                    Err(TryRecvError::Disconnected) => Err(RecvError::Done),
+                    Err(TryRecvError::Disconnected) => Err(self.end()),
                     Err(TryRecvError::Empty) => Err(RecvError::Empty),
                 }
             }
+        }
+    }
+
+    fn end(&self) -> RecvError {
+        if self.shared.completed.load(Ordering::SeqCst) {
+            RecvError::Done
+        } else {
+            RecvError::Abandoned
         }
     }
 

@@ -190,7 +190,8 @@ impl ServerSource {
                 }
             }
             if scan_finished && self.expect.is_empty() && self.held.is_none() {
-                // Dropping the sender (with self) tells the target we are done.
+                // Dropping the sender (with self) ends the stream.
+                self.tx.complete();
                 return Ok(());
             }
 

@@ -175,7 +175,9 @@ impl ServerTarget {
                             continue;
                         }
                         Err(RecvError::Empty) => break,
-                        Err(RecvError::Done) => {
+                        // An abandoned stream still ends here: every key the
+                        // source sent is written; its error is its own.
+                        Err(RecvError::Done | RecvError::Abandoned) => {
                             self.source_done = true;
                             break;
                         }

@@ -15,5 +15,7 @@ mod dump;
 mod failure;
 /// Server → server copies: every type, binary data, filters, options.
 mod migrate;
+/// One test per fixed bug, named r<issue>.
+mod regression;
 /// Expiry: exact absolute TTLs, persistence, --no-ttl, keys expiring mid-run.
 mod ttl;
