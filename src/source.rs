@@ -219,7 +219,21 @@ impl ServerSource {
     fn issue(&mut self) {
         let opts = &self.opts;
         let out = &mut self.conn.out;
-        if self.scan == ScanState::Ready && self.keys.len() < opts.scan_count as usize {
+        let per_key = if opts.expiry == ExpiryRead::Skip {
+            1
+        } else {
+            2
+        };
+        let by_count = (opts.pipeline as usize / per_key).max(1);
+        let by_bytes = (INFLIGHT_BYTES / self.avg_payload.max(1)).max(1);
+        let window = by_count.min(by_bytes);
+
+        // SCAN is sequential (each needs the last cursor), and its reply waits
+        // behind every DUMP queued before it. Keep a window's worth of found
+        // keys in hand beyond the page being fetched, so DUMPs are queued
+        // behind each SCAN and the server never idles waiting for its reply.
+        let lookahead = opts.scan_count as usize + by_count;
+        if self.scan == ScanState::Ready && self.keys.len() < lookahead {
             let argc = 4
                 + 2 * usize::from(opts.match_pattern.is_some())
                 + 2 * usize::from(opts.key_type.is_some());
@@ -240,14 +254,6 @@ impl ServerSource {
             self.scan = ScanState::InFlight;
         }
 
-        let per_key = if opts.expiry == ExpiryRead::Skip {
-            1
-        } else {
-            2
-        };
-        let by_count = (opts.pipeline as usize / per_key).max(1);
-        let by_bytes = (INFLIGHT_BYTES / self.avg_payload.max(1)).max(1);
-        let window = by_count.min(by_bytes);
         let mut allowance = match &self.pacer {
             Some(p) => p.allowance(),
             None => u64::MAX,
