@@ -148,15 +148,31 @@ fn run(config: &Config) -> Res<()> {
 
         type Step<'a> = (&'static str, Vec<&'a str>, bool);
         let steps: [Step<'_>; 5] = [
-            ("server → server", vec!["-from", &src_url, "-to", &tgt_url], true),
-            ("server → file (native)", vec!["-from", &src_url, "-to", &native_s], false),
-            ("file → server (native)", vec!["-from", &native_s, "-to", &tgt_url], true),
+            (
+                "server → server",
+                vec!["-from", &src_url, "-to", &tgt_url],
+                true,
+            ),
+            (
+                "server → file (native)",
+                vec!["-from", &src_url, "-to", &native_s],
+                false,
+            ),
+            (
+                "file → server (native)",
+                vec!["-from", &native_s, "-to", &tgt_url],
+                true,
+            ),
             (
                 "server → file (legacy)",
                 vec!["-from", &src_url, "-to", &legacy_s, "--format", "legacy"],
                 false,
             ),
-            ("file → server (legacy)", vec!["-from", &legacy_s, "-to", &tgt_url], true),
+            (
+                "file → server (legacy)",
+                vec!["-from", &legacy_s, "-to", &tgt_url],
+                true,
+            ),
         ];
         for (step, args, restores) in steps {
             if restores {
@@ -167,7 +183,10 @@ fn run(config: &Config) -> Res<()> {
                 return Err(format!("{step}: copied {copied} of {keys} keys"));
             }
             if restores && tgt.dbsize()? != keys {
-                return Err(format!("{step}: the target holds {} keys, not {keys}", tgt.dbsize()?));
+                return Err(format!(
+                    "{step}: the target holds {} keys, not {keys}",
+                    tgt.dbsize()?
+                ));
             }
             eprintln!("dump: {name}: {step}: {seconds:.2} s");
             rows.push(Row {
@@ -270,7 +289,6 @@ fn text(path: &Path) -> String {
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
-
 
 fn print_tables(rows: &[Row], sizes: &[(String, &str, u64)]) {
     println!("| dataset | step | keys | seconds | keys/s | MiB/s |");

@@ -24,6 +24,7 @@ use resp::{Decoder, Frame, Requests};
 
 use crate::error::{Error, Role};
 use crate::net::{interrupted, would_block, Stream};
+use crate::session::Session;
 
 /// Bytes read per `read` call, and the least spare room the buffer keeps.
 /// Each payload slice pins the chunk it was read into, so this also sets the
@@ -67,6 +68,25 @@ impl Conn {
             readable: true,
             writable: true,
         })
+    }
+
+    /// Takes over the socket of a session whose handshake is done, switched
+    /// to non-blocking and registered with `registry`.
+    pub fn from_session(
+        session: Session,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Conn, Error> {
+        let (role, name) = (session.role, session.name());
+        let stream = session
+            .stream
+            .into_nonblocking()
+            .map_err(|source| Error::Io {
+                role,
+                endpoint: name.clone(),
+                source,
+            })?;
+        Conn::new(stream, role, name, registry, token)
     }
 
     /// The endpoint as messages name it.

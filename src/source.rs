@@ -119,16 +119,7 @@ impl ServerSource {
         stats: Arc<Stats>,
         control: Arc<Control>,
     ) -> Result<ServerSource, Error> {
-        let name = session.name();
-        let stream = session
-            .stream
-            .into_nonblocking()
-            .map_err(|source| Error::Io {
-                role: Role::Source,
-                endpoint: name.clone(),
-                source,
-            })?;
-        let conn = Conn::new(stream, Role::Source, name, poll.registry(), SOURCE)?;
+        let conn = Conn::from_session(session, poll.registry(), SOURCE)?;
         let pacer = opts.rate.map(Pacer::new);
         Ok(ServerSource {
             conn,

@@ -84,16 +84,7 @@ impl ServerTarget {
         stats: Arc<Stats>,
         control: Arc<Control>,
     ) -> Result<ServerTarget, Error> {
-        let name = session.name();
-        let stream = session
-            .stream
-            .into_nonblocking()
-            .map_err(|source| Error::Io {
-                role: Role::Target,
-                endpoint: name.clone(),
-                source,
-            })?;
-        let conn = Conn::new(stream, Role::Target, name, poll.registry(), TARGET)?;
+        let conn = Conn::from_session(session, poll.registry(), TARGET)?;
         Ok(ServerTarget {
             conn,
             poll,
