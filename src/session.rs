@@ -38,12 +38,16 @@ pub struct ServerInfo {
     pub cluster: bool,
     /// `DBSIZE` of the selected db.
     pub dbsize: u64,
+    /// `PEXPIRETIME` answered the handshake's probe. Probed rather than
+    /// inferred from the version: managed services rename or disable commands.
+    pub pexpiretime: bool,
 }
 
 impl ServerInfo {
-    /// `PEXPIRETIME` exists (Redis 7.0): expiry can be read as an absolute time.
+    /// `PEXPIRETIME` works (Redis 7.0+, not renamed away): expiry can be read
+    /// as an absolute time.
     pub fn has_pexpiretime(&self) -> bool {
-        self.version >= Version(7, 0, 0)
+        self.pexpiretime
     }
 
     /// `RESTORE … ABSTTL` exists (Redis 5.0).
@@ -161,6 +165,12 @@ impl Session {
             Frame::Integer(n) => u64::try_from(n).unwrap_or(0),
             other => return Err(client.unexpected("DBSIZE", &other)),
         };
+        // A read of a key that does not exist: -2 where the command works, an
+        // error where it does not exist or is renamed away.
+        info.pexpiretime = matches!(
+            client.call(&[b"PEXPIRETIME", PROBE_KEY])?,
+            Frame::Integer(_)
+        );
         if !client.buf.is_empty() {
             return Err(Error::Protocol {
                 role,
@@ -181,6 +191,10 @@ impl Session {
         self.endpoint.to_string()
     }
 }
+
+/// The key the handshake probes `PEXPIRETIME` with; reading it is harmless
+/// whether or not it exists.
+const PROBE_KEY: &[u8] = b"rump:probe:pexpiretime";
 
 /// One-command-at-a-time client over the blocking handshake socket.
 struct Client<'a> {
@@ -314,7 +328,7 @@ mod tests {
         assert_eq!(redis.version, Version(7, 0, 15));
         assert_eq!(redis.product, "redis 7.0.15");
         assert!(!redis.replica && !redis.cluster);
-        assert!(redis.has_pexpiretime() && redis.has_absttl());
+        assert!(redis.has_absttl());
 
         let valkey = parse_info(
             "redis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.1\r\nrole:slave\r\ncluster_enabled:1\r\n",
@@ -324,7 +338,7 @@ mod tests {
         assert!(valkey.replica && valkey.cluster);
 
         let old = parse_info("redis_version:4.0.9\r\n");
-        assert!(!old.has_pexpiretime() && !old.has_absttl());
+        assert!(!old.has_absttl());
         assert_eq!(parse_info("").version, Version(0, 0, 0));
     }
 }

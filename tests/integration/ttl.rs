@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::cmd;
-use crate::util::{rump, rump_spawn, wait_run, Server};
+use crate::util::{rump, rump_spawn, wait_run, Flavor, Server};
 
 #[test]
 fn ttls_are_copied_as_the_same_absolute_expiry() {
@@ -111,4 +111,43 @@ fn keys_deleted_mid_run_are_counted_as_vanished() {
         run.json_field("copied"),
         "every copied key is on the target"
     );
+}
+
+#[test]
+fn without_pexpiretime_ttls_are_read_as_pttl_and_stay_close() {
+    // As on a server before 7.0, or a managed one that renamed the command.
+    let source = Server::start_with(Flavor::Redis, &["--rename-command", "PEXPIRETIME", ""]);
+    let target = Server::start();
+    let mut src = source.client();
+    src.ok(&["SET", "a", "v", "PX", "600000"]);
+    src.ok(&["SET", "b", "v"]);
+    let before = now_ms();
+    rump(&["-from", &source.url(), "-to", &target.url()]).success();
+    let after = now_ms();
+    let mut dst = target.client();
+    let expires = dst.pexpiretime(b"a");
+    // PTTL is relative: the copy expires 600 s after some instant of the run.
+    assert!(
+        expires >= before + 600_000 - 1000 && expires <= after + 600_000,
+        "{expires} not within [{before}, {after}] + 600 s"
+    );
+    assert_eq!(dst.pexpiretime(b"b"), -1);
+    let commands = src_commandstats(&mut src);
+    assert!(commands.contains(&"pttl".to_string()), "{commands:?}");
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn src_commandstats(c: &mut crate::util::Client) -> Vec<String> {
+    c.info("commandstats")
+        .lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter_map(|l| l.split(':').next())
+        .map(str::to_string)
+        .collect()
 }
