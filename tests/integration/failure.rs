@@ -438,3 +438,27 @@ fn without_a_terminal_progress_is_a_plain_periodic_line() {
         "no live-line control characters off a terminal"
     );
 }
+
+#[test]
+fn on_a_terminal_progress_is_one_live_line() {
+    let source = Server::start();
+    let target = Server::start();
+    source.client().ok(&["DEBUG", "POPULATE", "600"]);
+    // script(1) gives rump a pseudo-terminal, as an interactive shell would.
+    let command = format!(
+        "{} -from {} -to {} --rate 1000",
+        crate::util::rump_bin().display(),
+        source.url(),
+        target.url()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    // Redrawn in place: carriage return and erase-line, then the summary.
+    assert!(text.contains("\r\x1b[Krump: "), "{text:?}");
+    assert!(text.contains("/600 keys ("), "{text:?}");
+    assert!(text.contains("rump: scanned 600, copied 600"), "{text:?}");
+}
