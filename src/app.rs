@@ -88,11 +88,31 @@ fn open(config: &Config) -> Result<(SourceEnd, TargetEnd), Error> {
         Endpoint::Stdio => SourceEnd::File(DumpReader::open(Input::open("-")?, "-")?),
     };
     let target = match &config.target {
-        Endpoint::Server(server) => TargetEnd::Server(Session::open(Role::Target, server)?),
+        Endpoint::Server(server) => {
+            let target = Session::open(Role::Target, server)?;
+            if let SourceEnd::Server(source) = &source {
+                refuse_same_database(source, &target)?;
+            }
+            TargetEnd::Server(target)
+        }
         Endpoint::File(path) => TargetEnd::File(path.to_string_lossy().into_owned()),
         Endpoint::Stdio => TargetEnd::File("-".into()),
     };
     Ok((source, target))
+}
+
+/// Copying a database onto itself would rewrite every key while scanning it.
+fn refuse_same_database(source: &Session, target: &Session) -> Result<(), Error> {
+    let same_server = !source.info.run_id.is_empty() && source.info.run_id == target.info.run_id;
+    if same_server && source.endpoint.db == target.endpoint.db {
+        return Err(Error::Usage(format!(
+            "-from {} and -to {} are the same database (run_id {})",
+            source.name(),
+            target.name(),
+            source.info.run_id
+        )));
+    }
+    Ok(())
 }
 
 type LoopBody = Box<dyn FnOnce() -> Result<(), Error> + Send>;

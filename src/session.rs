@@ -32,6 +32,8 @@ pub struct ServerInfo {
     pub version: Version,
     /// `redis 7.0.15` or `valkey 8.1.1`, for messages.
     pub product: String,
+    /// `run_id`: tells whether two addresses reach the same server.
+    pub run_id: String,
     /// `role:slave`.
     pub replica: bool,
     /// `cluster_enabled:1`.
@@ -294,6 +296,7 @@ pub fn parse_info(info: &str) -> ServerInfo {
             "valkey_version" => product = ("valkey", value.to_string()),
             "server_name" if value == "valkey" => product.0 = "valkey",
             "role" => out.replica = value == "slave",
+            "run_id" => out.run_id = value.to_string(),
             "cluster_enabled" => out.cluster = value == "1",
             _ => {}
         }
@@ -324,9 +327,10 @@ mod tests {
     #[test]
     fn info_of_redis_and_valkey() {
         let redis =
-            parse_info("# Server\r\nredis_version:7.0.15\r\nrole:master\r\ncluster_enabled:0\r\n");
+            parse_info("# Server\r\nredis_version:7.0.15\r\nrun_id:abc123\r\nrole:master\r\ncluster_enabled:0\r\n");
         assert_eq!(redis.version, Version(7, 0, 15));
         assert_eq!(redis.product, "redis 7.0.15");
+        assert_eq!(redis.run_id, "abc123");
         assert!(!redis.replica && !redis.cluster);
         assert!(redis.has_absttl());
 

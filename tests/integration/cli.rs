@@ -53,3 +53,19 @@ fn a_password_never_appears_in_a_usage_error() {
     run.expect_code(2);
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 }
+
+#[test]
+fn a_database_cannot_be_copied_onto_itself() {
+    let server = crate::util::Server::start();
+    server.client().ok(&["SET", "k", "v"]);
+    let other_name = format!("redis://localhost:{}/0", server.port);
+    let run = rump(&["-from", &server.url(), "-to", &other_name]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("are the same database"),
+        "{}",
+        run.stderr
+    );
+    // Another db of the same server is a different database.
+    rump(&["-from", &server.url(), "-to", &server.url_db(1)]).success();
+}
