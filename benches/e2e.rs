@@ -306,7 +306,7 @@ fn run_dataset(
         scanned = src.scan_all()?;
         Ok(())
     })?;
-    let (bytes, source, target) = if config.ceilings {
+    let (bytes, largest, source, target) = if config.ceilings {
         let dumped = ceiling::dump_all(src, scanned)?;
         check_count(name, dumped.keys.len() as u64, keys)?;
         let bytes = dumped.bytes;
@@ -326,12 +326,12 @@ fn run_dataset(
                 rate.server_cpu
             );
         }
-        (bytes, Some(source), Some(target))
+        (bytes, source.largest, Some(source), Some(target))
     } else {
         // Only the payload bytes are needed: the same pass, keeping no payload.
         let pass = ceiling::source_capacity(src, probe(&lab.source), &scanned, expiry)?;
         check_count(name, pass.keys, keys)?;
-        (pass.bytes, None, None)
+        (pass.bytes, pass.largest, None, None)
     };
 
     let mut tools: Vec<Tool<'_>> = config.rump.as_deref().map(Tool::Rump).into_iter().collect();
@@ -357,7 +357,8 @@ fn run_dataset(
                 secs: m.wall,
                 cpu: m.cpu,
                 peak_rss_kib: m.peak_rss_kib,
-                servers_cpu: m.servers_cpu,
+                source_cpu: m.server_cpu[0],
+                target_cpu: m.server_cpu[1],
                 other_cpu: m.other_cpu,
                 exit_code: m.status.code(),
                 check,
@@ -373,7 +374,7 @@ fn run_dataset(
                 keys as f64 / run.secs,
                 run.cpu,
                 run.peak_rss_kib as f64 / 1024.0,
-                run.servers_cpu,
+                run.source_cpu + run.target_cpu,
                 run.other_cpu,
                 match &run.check {
                     Ok(s) => format!("ok: {s}"),
@@ -389,6 +390,7 @@ fn run_dataset(
         description,
         keys,
         bytes,
+        largest,
         load_secs,
         scan,
         loadavg,

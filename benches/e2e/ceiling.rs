@@ -24,6 +24,8 @@ pub(crate) struct Rate {
     pub(crate) secs: f64,
     pub(crate) keys: u64,
     pub(crate) bytes: u64,
+    /// The largest single payload.
+    pub(crate) largest: u64,
     /// CPU the measured server used meanwhile: close to `secs` when the
     /// server, not the harness, set the pace.
     pub(crate) server_cpu: f64,
@@ -109,11 +111,13 @@ pub(crate) fn source_capacity(
     let batches = batches.finish();
     let mut bytes = 0u64;
     let mut found = 0u64;
+    let mut largest = 0u64;
     let (secs, server_cpu) = probe.time(|| {
         conn.pipeline(batches, |reply| {
             match reply {
                 Frame::Bulk(payload) => {
                     bytes += payload.len() as u64;
+                    largest = largest.max(payload.len() as u64);
                     found += 1;
                 }
                 Frame::Integer(_) | Frame::Null => {}
@@ -126,6 +130,7 @@ pub(crate) fn source_capacity(
         secs,
         keys: found,
         bytes,
+        largest,
         server_cpu,
     })
 }
@@ -139,6 +144,7 @@ pub(crate) fn target_capacity(conn: &mut Conn, probe: Probe, dumped: Dumped) -> 
         bytes,
     } = dumped;
     let count = keys.len() as u64;
+    let largest = payloads.iter().map(|p| p.len() as u64).max().unwrap_or(0);
     let mut batches = Batcher::new(2000, 8 << 20);
     for (key, payload) in keys.into_iter().zip(payloads) {
         let req = batches.req();
@@ -169,6 +175,7 @@ pub(crate) fn target_capacity(conn: &mut Conn, probe: Probe, dumped: Dumped) -> 
         secs,
         keys: count,
         bytes,
+        largest,
         server_cpu,
     })
 }

@@ -117,8 +117,8 @@ pub(crate) struct Measured {
     pub(crate) cpu: f64,
     /// Largest `VmHWM` seen in the process or any descendant, KiB.
     pub(crate) peak_rss_kib: u64,
-    /// User + system CPU the `servers` used over the run, seconds.
-    pub(crate) servers_cpu: f64,
+    /// User + system CPU each of the `servers` used over the run, seconds.
+    pub(crate) server_cpu: Vec<f64>,
     /// CPU the rest of the machine used meanwhile (other builds, the harness's
     /// polling), seconds: how noisy the run was.
     pub(crate) other_cpu: f64,
@@ -141,7 +141,8 @@ pub(crate) fn run_measured(mut cmd: Command, servers: &[u32], tck: f64) -> Res<M
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let servers_before = ticks(servers);
+    let per_server = || servers.iter().map(|&p| ticks(&[p])).collect::<Vec<_>>();
+    let servers_before = per_server();
     let busy_before = machine_busy_ticks();
     let start = Instant::now();
     let mut child = cmd
@@ -175,7 +176,7 @@ pub(crate) fn run_measured(mut cmd: Command, servers: &[u32], tck: f64) -> Res<M
         }
         thread::sleep(POLL);
     };
-    let servers_after = ticks(servers);
+    let servers_after = per_server();
     let busy = machine_busy_ticks().saturating_sub(busy_before);
     let status = child
         .wait()
@@ -188,12 +189,17 @@ pub(crate) fn run_measured(mut cmd: Command, servers: &[u32], tck: f64) -> Res<M
         .map_err(|_| "stderr reader panicked".to_owned())?;
     // Both pipes close when the process exits, up to a poll before we see the zombie.
     let end = out_closed.max(err_closed).min(exited_at);
-    let servers_ticks = servers_after.saturating_sub(servers_before);
+    let server_ticks: Vec<u64> = servers_after
+        .iter()
+        .zip(&servers_before)
+        .map(|(a, b)| a.saturating_sub(*b))
+        .collect();
+    let servers_ticks: u64 = server_ticks.iter().sum();
     Ok(Measured {
         wall: end.duration_since(start).as_secs_f64(),
         cpu: last_ticks as f64 / tck,
         peak_rss_kib: peak,
-        servers_cpu: servers_ticks as f64 / tck,
+        server_cpu: server_ticks.iter().map(|&t| t as f64 / tck).collect(),
         other_cpu: busy.saturating_sub(servers_ticks + last_ticks) as f64 / tck,
         status,
         stdout,

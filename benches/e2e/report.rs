@@ -31,7 +31,9 @@ pub(crate) struct Run {
     pub(crate) secs: f64,
     pub(crate) cpu: f64,
     pub(crate) peak_rss_kib: u64,
-    pub(crate) servers_cpu: f64,
+    /// CPU seconds the source and the target server used during the run.
+    pub(crate) source_cpu: f64,
+    pub(crate) target_cpu: f64,
     pub(crate) other_cpu: f64,
     pub(crate) exit_code: Option<i32>,
     /// `Ok(summary)` or `Err(what went wrong)`: exit status, then the target check.
@@ -47,6 +49,8 @@ pub(crate) struct DatasetResult {
     pub(crate) keys: u64,
     /// Sum of the `DUMP` payload sizes of every key: the bytes that must move.
     pub(crate) bytes: u64,
+    /// The largest single `DUMP` payload.
+    pub(crate) largest: u64,
     pub(crate) load_secs: f64,
     /// `SCAN … COUNT 5000` of the whole source: wall and source CPU seconds.
     pub(crate) scan: (f64, f64),
@@ -54,6 +58,12 @@ pub(crate) struct DatasetResult {
     pub(crate) source: Option<Rate>,
     pub(crate) target: Option<Rate>,
     pub(crate) runs: Vec<Run>,
+}
+
+impl Run {
+    fn servers_cpu(&self) -> f64 {
+        self.source_cpu + self.target_cpu
+    }
 }
 
 impl DatasetResult {
@@ -182,11 +192,12 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
     for r in results {
         let _ = writeln!(
             out,
-            "- `{}`: {}; {} keys, {:.1} MiB of DUMP payloads; loaded in {:.1} s; SCAN {:.2} s (source CPU {:.2} s); load average before the runs: {}",
+            "- `{}`: {}; {} keys, {:.1} MiB of DUMP payloads (largest {:.2} MiB); loaded in {:.1} s; SCAN {:.2} s (source CPU {:.2} s); load average before the runs: {}",
             r.dataset.name(),
             r.description,
             grouped(r.keys as f64),
             r.bytes as f64 / MIB,
+            r.largest as f64 / MIB,
             r.load_secs,
             r.scan.0,
             r.scan.1,
@@ -236,6 +247,14 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
                 continue;
             };
             let reps = r.runs.iter().filter(|x| x.tool == tool).count();
+            // A peak is a peak: the largest over the repetitions.
+            let peak_rss = r
+                .runs
+                .iter()
+                .filter(|x| x.tool == tool)
+                .map(|x| x.peak_rss_kib)
+                .max()
+                .unwrap_or(0);
             rows.push(vec![
                 r.dataset.name().to_owned(),
                 if reps > 1 {
@@ -259,10 +278,15 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
                     )
                 }),
                 format!("{:.2}", run.cpu),
-                format!("{:.1}", run.peak_rss_kib as f64 / 1024.0),
-                format!("{:.2}", run.servers_cpu),
-                if run.servers_cpu > 0.0 {
-                    format!("{:.0}%", run.cpu / run.servers_cpu * 100.0)
+                format!("{:.1}", peak_rss as f64 / 1024.0),
+                format!("{:.2}", run.servers_cpu()),
+                format!(
+                    "{:.0}% / {:.0}%",
+                    run.source_cpu / run.secs * 100.0,
+                    run.target_cpu / run.secs * 100.0
+                ),
+                if run.servers_cpu() > 0.0 {
+                    format!("{:.0}%", run.cpu / run.servers_cpu() * 100.0)
                 } else {
                     "-".to_owned()
                 },
@@ -286,8 +310,9 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
                 "MiB/s",
                 "% of ceiling",
                 "tool CPU s",
-                "tool peak RSS MiB",
+                "tool peak RSS MiB (max)",
                 "servers CPU s",
+                "source / target busy",
                 "tool CPU / servers CPU",
                 "other CPU s",
                 "check",
@@ -398,8 +423,10 @@ fn run_json(r: &DatasetResult, run: &Run) -> String {
         ),
         ("cpu_seconds", number(run.cpu)),
         ("peak_rss_mib", number(run.peak_rss_kib as f64 / 1024.0)),
-        ("servers_cpu_seconds", number(run.servers_cpu)),
-        ("cpu_over_servers", number(run.cpu / run.servers_cpu)),
+        ("servers_cpu_seconds", number(run.servers_cpu())),
+        ("source_cpu_seconds", number(run.source_cpu)),
+        ("target_cpu_seconds", number(run.target_cpu)),
+        ("cpu_over_servers", number(run.cpu / run.servers_cpu())),
         ("other_cpu_seconds", number(run.other_cpu)),
         (
             "exit_code",
@@ -447,6 +474,7 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
                 ("description", string(&r.description)),
                 ("keys", r.keys.to_string()),
                 ("payload_bytes", r.bytes.to_string()),
+                ("largest_payload_bytes", r.largest.to_string()),
                 ("load_seconds", number(r.load_secs)),
                 ("scan_seconds", number(r.scan.0)),
                 ("scan_server_cpu_seconds", number(r.scan.1)),
