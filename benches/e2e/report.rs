@@ -138,6 +138,15 @@ pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
     }
 }
 
+/// A byte count for people: "28 B", "3.1 KiB", "5.91 MiB".
+fn size(n: u64) -> String {
+    match n {
+        0..=1023 => format!("{n} B"),
+        1024..=1_048_575 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.2} MiB", n as f64 / MIB),
+    }
+}
+
 /// 1234567 as "1,234,567".
 fn grouped(n: f64) -> String {
     let digits = format!("{:.0}", n.max(0.0));
@@ -192,12 +201,12 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
     for r in results {
         let _ = writeln!(
             out,
-            "- `{}`: {}; {} keys, {:.1} MiB of DUMP payloads (largest {:.2} MiB); loaded in {:.1} s; SCAN {:.2} s (source CPU {:.2} s); load average before the runs: {}",
+            "- `{}`: {}; {} keys, {:.1} MiB of DUMP payloads (largest {}); loaded in {:.1} s; SCAN {:.2} s (source CPU {:.2} s); load average before the runs: {}",
             r.dataset.name(),
             r.description,
             grouped(r.keys as f64),
             r.bytes as f64 / MIB,
-            r.largest as f64 / MIB,
+            size(r.largest),
             r.load_secs,
             r.scan.0,
             r.scan.1,
