@@ -99,7 +99,7 @@ impl ServerTarget {
     }
 
     /// Runs until the source is done and every write is acknowledged, or a
-    /// stop (then in-flight writes get [`DRAIN_TIMEOUT`] to finish).
+    /// stop (then in-flight writes get five seconds to finish).
     pub fn run(mut self) -> Result<(), Error> {
         let mut events = Events::with_capacity(64);
         let mut stopped_at: Option<Instant> = None;
