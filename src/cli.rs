@@ -35,7 +35,7 @@ OPTIONS:
     --match PATTERN          only keys matching the glob (SCAN MATCH)
     --type TYPE              only keys of this type: string, list, set, zset, hash, stream, ...
     --scan-count N           SCAN COUNT hint (default 1000)
-    --pipeline N             most commands in flight on one connection (default 1024)
+    --pipeline N             most commands in flight on one connection (default 4096)
     --rate N                 at most N keys per second, evenly spread
     --json                   print the final summary as one JSON object on stdout
     --format native|legacy   dump-file format to write (default native)

@@ -26,10 +26,15 @@ use crate::error::{Error, Role};
 use crate::net::{interrupted, would_block, Stream};
 use crate::session::Session;
 
-/// Bytes read per `read` call, and the least spare room the buffer keeps.
-/// Each payload slice pins the chunk it was read into, so this also sets the
-/// granularity of what the channel's byte budget holds on to.
+/// How much room a new read buffer gets. Each payload slice pins the chunk it
+/// was read into, so this also sets the granularity of what the channel's
+/// byte budget holds on to.
 const READ_CHUNK: usize = 64 * 1024;
+/// Below this much spare room, a new chunk is allocated before reading.
+const MIN_READ: usize = 4 * 1024;
+/// Most bytes one `read` asks for (and zeroes first), when a large frame is
+/// arriving.
+const MAX_READ: usize = 256 * 1024;
 
 /// A non-blocking server connection owned by one loop.
 #[derive(Debug)]
@@ -154,14 +159,24 @@ impl Conn {
     /// One `read` into the buffer: `Ok(true)` if bytes arrived.
     fn fill(&mut self) -> Result<bool, Error> {
         let len = self.read_buf.len();
-        if self.read_buf.capacity() - len < READ_CHUNK {
-            // Grow geometrically while one frame is larger than a chunk, so a
-            // big DUMP payload costs O(n) copies in total, not O(n²).
+        // When the pending frame's size is known (a bulk header arrived), make
+        // room for all of it at once: a big DUMP payload then lives in one
+        // allocation of its own size, which its slice pins until the target
+        // is done with it, instead of one grown by doubling.
+        let missing = self.decoder.needed().saturating_sub(len);
+        let spare = self.read_buf.capacity() - len;
+        if missing > spare {
+            self.read_buf.reserve(missing.max(READ_CHUNK));
+        } else if spare < MIN_READ {
+            // Grow geometrically while one frame of unknown size (a large
+            // array) is larger than a chunk: O(n) copies in total, not O(n²).
             self.read_buf.reserve(READ_CHUNK.max(len));
         }
-        // Zero only the chunk read into: safe code cannot read into
-        // uninitialised memory, and zeroing 64 KiB costs far less than the read.
-        self.read_buf.resize(len + READ_CHUNK, 0);
+        // Zero only what this read may fill: safe code cannot read into
+        // uninitialised memory, and zeroing this much costs far less than the
+        // read. Never more than the capacity, so the buffer is not regrown.
+        let room = (self.read_buf.capacity() - len).min(MAX_READ.min(READ_CHUNK.max(missing)));
+        self.read_buf.resize(len + room, 0);
         let result = self.stream.read(&mut self.read_buf[len..]);
         let got = match result {
             Ok(0) => {

@@ -72,6 +72,26 @@ impl Decoder {
         &self.limits
     }
 
+    /// The least buffer length at which the pending frame can be complete, as
+    /// far as the last call learnt; 0 when no frame is pending or nothing is
+    /// known. After an incomplete bulk header this is the whole frame's length,
+    /// so a caller can make room for a large payload in one allocation instead
+    /// of growing the buffer step by step.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use resp::Decoder;
+    ///
+    /// let mut decoder = Decoder::new();
+    /// let mut buf = BytesMut::from(&b"$1000000\r\nabc"[..]);
+    /// assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    /// // "$1000000\r\n" (10 bytes), the payload, and its CRLF.
+    /// assert_eq!(decoder.needed(), 10 + 1_000_000 + 2);
+    /// ```
+    pub fn needed(&self) -> usize {
+        self.need
+    }
+
     /// Forgets what is known about a pending frame.
     pub fn reset(&mut self) {
         self.need = 0;
