@@ -147,17 +147,9 @@ fn size(n: u64) -> String {
     }
 }
 
-/// 1234567 as "1,234,567".
+/// 1234567 as "1,234,567" (rump's own progress formatting).
 fn grouped(n: f64) -> String {
-    let digits = format!("{:.0}", n.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    rump::progress::group(n.max(0.0).round() as u64)
 }
 
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -356,23 +348,7 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
 }
 
 fn string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    rump::progress::json_string(s)
 }
 
 fn number(x: f64) -> String {
