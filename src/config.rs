@@ -163,6 +163,19 @@ impl Config {
 
 /// Parses one endpoint as the contract describes; the error is a phrase to
 /// follow the flag name.
+///
+/// ```
+/// use rump::config::{parse_endpoint, Endpoint, ServerAddr};
+///
+/// let Ok(Endpoint::Server(server)) = parse_endpoint("redis://:p%40ss@cache.example:6380/2") else {
+///     panic!("a server endpoint");
+/// };
+/// assert_eq!(server.addr, ServerAddr::Tcp { host: "cache.example".into(), port: 6380 });
+/// assert_eq!(server.password.as_deref(), Some(&b"p@ss"[..]));
+/// assert_eq!(server.to_string(), "cache.example:6380/2"); // never the password
+/// assert_eq!(parse_endpoint("-"), Ok(Endpoint::Stdio));
+/// assert!(parse_endpoint("redis://host:0").is_err());
+/// ```
 pub fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
     if text == "-" {
         return Ok(Endpoint::Stdio);

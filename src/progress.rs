@@ -231,6 +231,11 @@ fn progress_line(s: &Summary) -> String {
 }
 
 /// `1234567` as `1,234,567`.
+///
+/// ```
+/// assert_eq!(rump::progress::group(1234567), "1,234,567");
+/// assert_eq!(rump::progress::group(999), "999");
+/// ```
 pub fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
