@@ -137,6 +137,11 @@ impl Config {
                 "--no-replace applies only when -to is a server".into(),
             ));
         }
+        if args.rate.is_some() && !matches!(source, Endpoint::Server(_)) {
+            return Err(Error::Usage(
+                "--rate paces reads from a source server; -from is a dump file".into(),
+            ));
+        }
         if (args.match_pattern.is_some() || args.key_type.is_some())
             && !matches!(source, Endpoint::Server(_))
         {
@@ -477,6 +482,9 @@ mod tests {
         let mut a = args("a.rump", "redis://b");
         a.match_pattern = Some(b"x*".to_vec());
         assert!(usage(a).contains("--match"));
+        let mut a = args("-", "redis://b");
+        a.rate = Some(10);
+        assert!(usage(a).contains("--rate"));
         let mut a = args("redis://a", "-");
         a.json = true;
         assert!(usage(a).contains("--json"));

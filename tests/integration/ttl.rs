@@ -151,3 +151,17 @@ fn src_commandstats(c: &mut crate::util::Client) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[test]
+fn no_ttl_also_applies_when_restoring_a_dump() {
+    let source = Server::start();
+    let target = Server::start();
+    let mut src = source.client();
+    src.ok(&["SET", "a", "v", "PX", "100000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ttl.rump");
+    let file = file.to_str().unwrap();
+    rump(&["-from", &source.url(), "-to", file]).success();
+    rump(&["-from", file, "-to", &target.url(), "--no-ttl"]).success();
+    assert_eq!(target.client().pexpiretime(b"a"), -1);
+}
