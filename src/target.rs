@@ -106,7 +106,8 @@ impl ServerTarget {
         loop {
             if stopped_at.is_none() && self.control.stopped() {
                 stopped_at = Some(Instant::now());
-                self.abandon_current();
+                // Items received but not yet encoded are dropped.
+                self.release_current();
             }
             if stopped_at.is_none() {
                 self.fill();
@@ -217,11 +218,6 @@ impl ServerTarget {
         if let Some((_, bytes)) = self.current.take() {
             self.rx.release(bytes);
         }
-    }
-
-    /// Drops the items not yet encoded (on stop).
-    fn abandon_current(&mut self) {
-        self.release_current();
     }
 
     fn on_reply(&mut self, frame: Frame) -> Result<(), Error> {
