@@ -132,7 +132,7 @@ fn without_pexpiretime_ttls_are_read_as_pttl_and_stay_close() {
         "{expires} not within [{before}, {after}] + 600 s"
     );
     assert_eq!(dst.pexpiretime(b"b"), -1);
-    let commands = src_commandstats(&mut src);
+    let commands = src.commands_used();
     assert!(commands.contains(&"pttl".to_string()), "{commands:?}");
 }
 
@@ -141,15 +141,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-fn src_commandstats(c: &mut crate::util::Client) -> Vec<String> {
-    c.info("commandstats")
-        .lines()
-        .filter_map(|l| l.strip_prefix("cmdstat_"))
-        .filter_map(|l| l.split(':').next())
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]

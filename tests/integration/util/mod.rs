@@ -320,6 +320,19 @@ fn printable_vec(args: &[Vec<u8>]) -> Vec<String> {
         .collect()
 }
 
+impl Client {
+    /// The commands the server has run since its stats were last reset, by
+    /// their `INFO commandstats` names (`dump`, `config|resetstat`, …).
+    pub fn commands_used(&mut self) -> Vec<String> {
+        self.info("commandstats")
+            .lines()
+            .filter_map(|l| l.strip_prefix("cmdstat_"))
+            .filter_map(|l| l.split(':').next())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 /// Builds a command from string-ish parts.
 #[macro_export]
 macro_rules! cmd {
