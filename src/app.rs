@@ -1,31 +1,45 @@
-//! Wiring a run: open both ends, build the channel and the two loops, start
-//! them on their named threads, report progress while they work, and gather
-//! the outcome. Holds no migration logic of its own.
+//! Wiring a run: open both ends (connect and handshake, concurrently and
+//! without blocking, under one deadline), build the channel and the two
+//! loops, start them on their named threads, report progress and write
+//! checkpoints while they work, and gather the outcome. Holds no migration
+//! logic of its own.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mio::{Poll, Waker};
+use mio::{Events, Poll, Token, Waker};
 
-use crate::config::{Config, Endpoint};
-use crate::control::Control;
+use crate::config::{Config, Endpoint, ServerEndpoint};
 use crate::dump::{DumpHeader, DumpReader, Input};
+use crate::engine::checkpoint::{CheckpointFile, Selection};
+use crate::engine::clock::now_ms;
+use crate::engine::control::Control;
+use crate::engine::file::{FileSource, FileTarget};
+use crate::engine::ledger::Ledger;
+use crate::engine::link::Link;
+use crate::engine::pipe;
+use crate::engine::poll_once;
+use crate::engine::restore::{RestoreOptions, RestoreRole};
+use crate::engine::scan::{ExpiryRead, ScanOptions, ScanRole};
+use crate::engine::slab::WAKER;
+use crate::engine::source::{SourceLoop, SourceNode};
+use crate::engine::target::{TargetLoop, TargetNode};
 use crate::error::{Error, Role};
-use crate::file::{FileSource, FileTarget};
-use crate::pipe;
-use crate::progress::{Reporter, Stats, Summary};
-use crate::session::{Session, Version};
-use crate::source::{now_ms, ExpiryRead, ServerSource, SourceOptions, SOURCE_WAKER};
-use crate::target::{ServerTarget, TargetOptions, TARGET_WAKER};
+use crate::net::conn::{Conn, Startup};
+use crate::net::{ServerInfo, Version};
+use crate::progress::{group, Reporter, Stats, Summary};
 
 /// Batches the channel holds at most.
 const CHANNEL_BATCHES: usize = 32;
-/// Bytes the channel pins at most (see `pipe.rs`).
-const CHANNEL_BYTES: usize = 8 * 1024 * 1024;
+/// Bytes the channel and the target's unacknowledged items pin at most (see
+/// `engine/pipe.rs`).
+const CHANNEL_BYTES: usize = 16 * 1024 * 1024;
 /// How often the main thread redraws progress and looks for signals.
 const PROGRESS_TICK: Duration = Duration::from_millis(50);
+/// How often a checkpoint is written while the run goes on.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 /// How a run ended.
 #[derive(Debug)]
@@ -45,10 +59,11 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
     let stats = Arc::new(Stats::default());
     let mut start = Instant::now();
     let result = install_signals(&signal).and_then(|()| {
-        let (source, target) = open(config)?;
+        let (source, target) = open(config, &signal)?;
         start = Instant::now();
         migrate(config, source, target, &stats, &signal, reporter)
     });
+    reporter.notices(stats.take_notices());
     let signal = match signal.load(Ordering::SeqCst) {
         0 => None,
         n => Some(n as i32),
@@ -65,50 +80,126 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
     }
 }
 
+/// A server end whose handshake is done, still registered with the
+/// start-up poll.
+struct Opened {
+    conn: Conn,
+    info: ServerInfo,
+}
+
 /// A source endpoint, opened.
 enum SourceEnd {
-    Server(Session),
-    File(DumpReader<Input>),
+    Server(Box<Opened>),
+    File(Box<DumpReader<Input>>),
 }
 
 /// A target endpoint, opened (a file target is created in `migrate`, once the
 /// source's details for its header are known).
 enum TargetEnd {
-    Server(Session),
+    Server(Box<Opened>),
     File(String),
 }
 
-fn open(config: &Config) -> Result<(SourceEnd, TargetEnd), Error> {
-    let source = match &config.source {
-        Endpoint::Server(server) => SourceEnd::Server(Session::open(Role::Source, server)?),
+fn open(config: &Config, signal: &AtomicUsize) -> Result<(SourceEnd, TargetEnd), Error> {
+    // Both servers' connects and handshakes run on one start-up poll at once,
+    // so a slow source does not delay learning that the target refuses.
+    let poll = Poll::new().map_err(Error::Setup)?;
+    let registry = poll.registry();
+    let mut pending: Vec<(Conn, Option<ServerInfo>)> = Vec::new();
+    let mut source_file = None;
+    match &config.source {
+        Endpoint::Server(server) => pending.push((
+            Conn::open(Role::Source, server, registry, Token(1), config.timeout)?,
+            None,
+        )),
         Endpoint::File(path) => {
             let name = path.to_string_lossy();
-            SourceEnd::File(DumpReader::open(Input::open(&name)?, &name)?)
+            source_file = Some(DumpReader::open(Input::open(&name)?, &name)?);
         }
-        Endpoint::Stdio => SourceEnd::File(DumpReader::open(Input::open("-")?, "-")?),
-    };
-    let target = match &config.target {
+        Endpoint::Stdio => source_file = Some(DumpReader::open(Input::open("-")?, "-")?),
+    }
+    let target_file = match &config.target {
         Endpoint::Server(server) => {
-            let target = Session::open(Role::Target, server)?;
-            if let SourceEnd::Server(source) = &source {
-                refuse_same_database(source, &target)?;
-            }
-            TargetEnd::Server(target)
+            // Tokens are the index in `pending` plus one.
+            let token = Token(pending.len() + 1);
+            pending.push((
+                Conn::open(Role::Target, server, registry, token, config.timeout)?,
+                None,
+            ));
+            None
         }
-        Endpoint::File(path) => TargetEnd::File(path.to_string_lossy().into_owned()),
-        Endpoint::Stdio => TargetEnd::File("-".into()),
+        Endpoint::File(path) => Some(path.to_string_lossy().into_owned()),
+        Endpoint::Stdio => Some("-".to_string()),
     };
+
+    handshake_all(poll, &mut pending, signal)?;
+    let mut opened = pending.into_iter().map(|(conn, info)| {
+        Box::new(Opened {
+            conn,
+            info: info.unwrap_or_default(),
+        })
+    });
+    let source = match source_file {
+        Some(reader) => SourceEnd::File(Box::new(reader)),
+        None => SourceEnd::Server(opened.next().ok_or_else(missing)?),
+    };
+    let target = match target_file {
+        Some(path) => TargetEnd::File(path),
+        None => TargetEnd::Server(opened.next().ok_or_else(missing)?),
+    };
+    if let (SourceEnd::Server(s), TargetEnd::Server(t)) = (&source, &target) {
+        refuse_same_database(s, t)?;
+    }
     Ok((source, target))
 }
 
+fn missing() -> Error {
+    Error::Setup(std::io::Error::other("a server end was not opened"))
+}
+
+/// Drives every pending connection until all are ready; the first error
+/// (the source's, when both fail at once) ends start-up.
+fn handshake_all(
+    mut poll: Poll,
+    pending: &mut [(Conn, Option<ServerInfo>)],
+    signal: &AtomicUsize,
+) -> Result<(), Error> {
+    let mut events = Events::with_capacity(8);
+    loop {
+        for (conn, info) in pending.iter_mut() {
+            if info.is_none() {
+                if let Startup::Ready(got) = conn.advance(poll.registry())? {
+                    *info = Some(got);
+                }
+            }
+        }
+        if pending.iter().all(|(_, info)| info.is_some()) {
+            // Leave the start-up poll: each loop registers its own.
+            for (conn, _) in pending.iter_mut() {
+                conn.deregister(poll.registry());
+            }
+            return Ok(());
+        }
+        if signal.load(Ordering::SeqCst) != 0 {
+            return Err(Error::Aborted("interrupted during start-up".into()));
+        }
+        poll_once(&mut poll, &mut events, PROGRESS_TICK)?;
+        for event in events.iter() {
+            if let Some((conn, _)) = pending.get_mut(event.token().0.wrapping_sub(1)) {
+                conn.on_event(event);
+            }
+        }
+    }
+}
+
 /// Copying a database onto itself would rewrite every key while scanning it.
-fn refuse_same_database(source: &Session, target: &Session) -> Result<(), Error> {
+fn refuse_same_database(source: &Opened, target: &Opened) -> Result<(), Error> {
     let same_server = !source.info.run_id.is_empty() && source.info.run_id == target.info.run_id;
-    if same_server && source.endpoint.db == target.endpoint.db {
+    if same_server && source.conn.endpoint().db == target.conn.endpoint().db {
         return Err(Error::Usage(format!(
             "-from {} and -to {} are the same database (run_id {})",
-            source.name(),
-            target.name(),
+            source.conn.name(),
+            target.conn.name(),
             source.info.run_id
         )));
     }
@@ -127,42 +218,54 @@ fn migrate(
 ) -> Result<(), Error> {
     let source_poll = Poll::new().map_err(Error::Setup)?;
     let target_poll = Poll::new().map_err(Error::Setup)?;
-    let source_waker =
-        Arc::new(Waker::new(source_poll.registry(), SOURCE_WAKER).map_err(Error::Setup)?);
-    let target_waker =
-        Arc::new(Waker::new(target_poll.registry(), TARGET_WAKER).map_err(Error::Setup)?);
+    let source_waker = Arc::new(Waker::new(source_poll.registry(), WAKER).map_err(Error::Setup)?);
+    let target_waker = Arc::new(Waker::new(target_poll.registry(), WAKER).map_err(Error::Setup)?);
     let control = Arc::new(Control::new(vec![
         Arc::clone(&source_waker),
         Arc::clone(&target_waker),
     ]));
+    let ledger = Arc::new(Ledger::default());
     let (tx, rx) = pipe::channel(CHANNEL_BATCHES, CHANNEL_BYTES, source_waker, target_waker);
 
     // The dump header records where the data came from.
     let header = match &source {
-        SourceEnd::Server(session) => DumpHeader {
-            redis_version: session.info.product.clone(),
+        SourceEnd::Server(s) => DumpHeader {
+            redis_version: s.info.product.clone(),
             rdb_version: 0,
-            db: session.endpoint.db,
+            db: s.conn.endpoint().db,
             started_at_ms: now_ms(),
         },
         SourceEnd::File(_) => DumpHeader::default(),
     };
+    let checkpoint = match (&config.checkpoint, &config.source) {
+        (Some(path), Endpoint::Server(server)) => {
+            Some(CheckpointFile::open(path, selection(config, server))?)
+        }
+        _ => None,
+    };
 
     let target_loop: LoopBody = match target {
-        TargetEnd::Server(session) => {
-            let opts = TargetOptions {
-                pipeline: config.pipeline,
-                replace: config.replace,
-                absttl: session.info.has_absttl(),
-            };
-            let target = ServerTarget::new(
-                session,
+        TargetEnd::Server(mut opened) => {
+            let mut target = TargetLoop::new(
                 target_poll,
-                opts,
                 rx,
+                config.timeout,
                 Arc::clone(stats),
                 Arc::clone(&control),
-            )?;
+                Arc::clone(&ledger),
+            );
+            opened
+                .conn
+                .register(target.registry(), target.next_token())?;
+            let opts = RestoreOptions {
+                pipeline: config.pipeline,
+                replace: config.replace,
+            };
+            let restore = RestoreRole::new(opened.conn.name(), opts, &opened.info);
+            target.add(TargetNode {
+                link: Link::new(opened.conn, opened.info, config.timeout),
+                restore,
+            });
             Box::new(move || target.run())
         }
         TargetEnd::File(path) => {
@@ -174,27 +277,50 @@ fn migrate(
                 rx,
                 Arc::clone(stats),
                 Arc::clone(&control),
+                Arc::clone(&ledger),
             )?;
             Box::new(move || target.run())
         }
     };
     let source_loop: LoopBody = match source {
-        SourceEnd::Server(session) => {
-            stats.total.store(session.info.dbsize, Ordering::Relaxed);
-            let opts = source_options(config, &session)?;
-            let source = ServerSource::new(
-                session,
+        SourceEnd::Server(mut opened) => {
+            stats.total.store(opened.info.dbsize, Ordering::Relaxed);
+            let opts = scan_options(config, &opened)?;
+            let mut source = SourceLoop::new(
                 source_poll,
-                opts,
                 tx,
+                config.rate,
                 Arc::clone(stats),
                 Arc::clone(&control),
-            )?;
+                Arc::clone(&ledger),
+            );
+            opened
+                .conn
+                .register(source.registry(), source.next_token())?;
+            let name = opened.conn.name().to_string();
+            let db = opened.conn.endpoint().db;
+            let cursor = resume_cursor(checkpoint.as_ref(), &name, &opened.info, db, stats);
+            let index = ledger.add_node(&name, &opened.info.run_id, db, &cursor);
+            let scan = ScanRole::new(
+                index,
+                &name,
+                opts,
+                control.epoch(),
+                &cursor,
+                opened.info.dbsize,
+                Arc::clone(&ledger),
+                Arc::clone(stats),
+            );
+            source.add(SourceNode {
+                link: Link::new(opened.conn, opened.info, config.timeout),
+                scan,
+                index,
+            });
             Box::new(move || source.run())
         }
         SourceEnd::File(reader) => {
             let source = FileSource::new(
-                reader,
+                *reader,
                 source_poll,
                 tx,
                 !config.copy_ttl,
@@ -214,6 +340,8 @@ fn migrate(
     let target_thread = spawn("target", Some(&control), done_tx, target_loop)?;
 
     let start = Instant::now();
+    let mut last_checkpoint = Instant::now();
+    let mut checkpoint_error = None;
     let mut running = 2;
     while running > 0 {
         match done_rx.recv_timeout(PROGRESS_TICK) {
@@ -224,7 +352,17 @@ fn migrate(
         if signal.load(Ordering::SeqCst) != 0 && !control.stopped() {
             control.stop();
         }
+        reporter.notices(stats.take_notices());
         reporter.tick(&stats.snapshot(start.elapsed()));
+        if let Some(cp) = &checkpoint {
+            if last_checkpoint.elapsed() >= CHECKPOINT_EVERY && checkpoint_error.is_none() {
+                last_checkpoint = Instant::now();
+                if let Err(e) = cp.write(ledger.snapshot(), copied(stats)) {
+                    checkpoint_error = Some(e);
+                    control.stop();
+                }
+            }
+        }
     }
     reporter.clear();
     let source_result = join(source_thread, "source");
@@ -232,35 +370,101 @@ fn migrate(
     // A failing loop stops the other, which then ends cleanly: the first real
     // error is the one to report. The target's comes first when both failed,
     // since a dead target is what usually makes the source give up.
-    target_result.and(source_result)
+    let result = target_result.and(source_result);
+    if let Some(cp) = &checkpoint {
+        if result.is_ok() && control.finished() && checkpoint_error.is_none() {
+            cp.remove();
+        } else if checkpoint_error.is_none() {
+            cp.write(ledger.snapshot(), copied(stats))?;
+        }
+    }
+    match checkpoint_error {
+        Some(e) => Err(e),
+        None => result,
+    }
 }
 
-/// What the source loop needs, from the flags and what the server supports.
-fn source_options(config: &Config, session: &Session) -> Result<SourceOptions, Error> {
-    if config.key_type.is_some() && session.info.version < Version(6, 0, 0) {
+fn copied(stats: &Stats) -> u64 {
+    stats.copied.load(Ordering::Relaxed)
+}
+
+/// What selects the keys of this run, for the checkpoint.
+fn selection(config: &Config, source: &ServerEndpoint) -> Selection {
+    Selection {
+        source: source.to_string(),
+        match_pattern: config.match_pattern.clone(),
+        key_type: config.key_type.clone(),
+    }
+}
+
+/// Where the source's scan starts: where the checkpoint says, when it was
+/// written for this very server; from the beginning otherwise. Says which.
+fn resume_cursor(
+    checkpoint: Option<&CheckpointFile>,
+    name: &str,
+    info: &ServerInfo,
+    db: u32,
+    stats: &Stats,
+) -> String {
+    let Some(cp) = checkpoint else {
+        return "0".into();
+    };
+    if cp.resumed.is_none() {
+        return "0".into();
+    }
+    match cp.resume_cursor(name, &info.run_id, db) {
+        Some(node) if node.complete => {
+            stats.notice(format!(
+                "resuming from checkpoint: the earlier runs copied {} keys and had finished the \
+                 scan; scanning again from the start",
+                group(cp.copied_before())
+            ));
+            "0".into()
+        }
+        Some(node) => {
+            stats.notice(format!(
+                "resuming from checkpoint: the earlier runs copied {} keys; the scan continues at \
+                 cursor {}",
+                group(cp.copied_before()),
+                node.cursor
+            ));
+            node.cursor.clone()
+        }
+        None => {
+            stats.notice(format!(
+                "checkpoint: source {name} restarted since the checkpoint was written (run_id \
+                 changed), so its cursor means nothing now: starting over"
+            ));
+            "0".into()
+        }
+    }
+}
+
+/// What the scan role needs, from the flags and what the server supports.
+fn scan_options(config: &Config, source: &Opened) -> Result<ScanOptions, Error> {
+    if config.key_type.is_some() && source.info.version < Version(6, 0, 0) {
         return Err(Error::Unsupported {
             role: Role::Source,
-            endpoint: session.name(),
+            endpoint: source.conn.name().to_string(),
             message: format!(
                 "--type needs SCAN … TYPE (Redis 6.0 or later); the source is {}",
-                session.info.product
+                source.info.product
             ),
         });
     }
     let expiry = if !config.copy_ttl {
         ExpiryRead::Skip
-    } else if session.info.has_pexpiretime() {
+    } else if source.info.has_pexpiretime() {
         ExpiryRead::Absolute
     } else {
         ExpiryRead::Relative
     };
-    Ok(SourceOptions {
+    Ok(ScanOptions {
         scan_count: config.scan_count,
         pipeline: config.pipeline,
         match_pattern: config.match_pattern.clone(),
         key_type: config.key_type.clone(),
         expiry,
-        rate: config.rate,
     })
 }
 

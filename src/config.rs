@@ -85,6 +85,10 @@ pub struct Config {
     pub pipeline: u32,
     pub rate: Option<u64>,
     pub format: Format,
+    /// How long a silent or lost server is waited for (`--timeout`).
+    pub timeout: std::time::Duration,
+    /// `--checkpoint FILE`.
+    pub checkpoint: Option<PathBuf>,
 }
 
 impl Config {
@@ -162,6 +166,8 @@ impl Config {
             pipeline: args.pipeline.unwrap_or(DEFAULT_PIPELINE),
             rate: args.rate,
             format: args.format.unwrap_or_default(),
+            timeout: std::time::Duration::from_secs(30),
+            checkpoint: None,
         })
     }
 }

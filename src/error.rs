@@ -61,12 +61,31 @@ pub enum Error {
         endpoint: String,
         source: io::Error,
     },
+    /// A server did not answer in time (start-up step, or replies owed).
+    Timeout {
+        role: Role,
+        endpoint: String,
+        /// What was being waited for.
+        what: String,
+    },
+    /// A connection was lost and not re-established within `--timeout`.
+    Gone {
+        role: Role,
+        endpoint: String,
+        /// Why it was lost.
+        cause: String,
+        waited: std::time::Duration,
+        /// Why the last attempt to reconnect failed.
+        last: String,
+    },
     /// The endpoint cannot be used as asked (read-only replica, cluster, ...).
     Unsupported {
         role: Role,
         endpoint: String,
         message: String,
     },
+    /// The run could not go on, for a reason the message says in full.
+    Aborted(String),
     /// A dump file could not be read or written.
     Dump(crate::dump::DumpError),
     /// Setting up the process itself failed (threads, signals, poll).
@@ -79,6 +98,32 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             _ => 1,
+        }
+    }
+
+    /// True for what a reconnect may cure: the connection broke, could not
+    /// be made, or timed out, or the server said it is not ready yet.
+    pub fn is_connection_loss(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::Io { .. } | Error::Timeout { .. } => true,
+            Error::Server { message, .. } => {
+                message.starts_with("LOADING") || message.starts_with("MASTERDOWN")
+            }
+            _ => false,
+        }
+    }
+
+    /// The message without its role and endpoint, for sentences that name
+    /// them already.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Connect { source, .. } => format!("cannot connect: {}", io_text(source)),
+            Error::Io { source, .. } => io_text(source),
+            Error::Timeout { what, .. } => format!("timed out {what}"),
+            Error::Server {
+                command, message, ..
+            } => format!("{command} failed: {message}"),
+            other => other.to_string(),
         }
     }
 
@@ -124,11 +169,28 @@ impl fmt::Display for Error {
                 endpoint,
                 source,
             } => write!(f, "{role} {endpoint}: {}", io_text(source)),
+            Error::Timeout {
+                role,
+                endpoint,
+                what,
+            } => write!(f, "{role} {endpoint}: timed out {what}"),
+            Error::Gone {
+                role,
+                endpoint,
+                cause,
+                waited,
+                last,
+            } => write!(
+                f,
+                "{role} {endpoint}: connection lost ({cause}) and not re-established within {} s                  (last attempt: {last})",
+                waited.as_secs_f64()
+            ),
             Error::Unsupported {
                 role,
                 endpoint,
                 message,
             } => write!(f, "{role} {endpoint}: {message}"),
+            Error::Aborted(message) => write!(f, "{message}"),
             Error::Dump(e) => write!(f, "{e}"),
             Error::Setup(e) => write!(f, "cannot start: {e}"),
         }

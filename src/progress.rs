@@ -30,6 +30,9 @@ pub struct Stats {
     /// The progress total (source DBSIZE), 0 when unknown.
     pub total: AtomicU64,
     failures: Mutex<Vec<String>>,
+    /// Things the user should hear about now (a reconnect, a restart),
+    /// printed by the main thread between progress lines.
+    notices: Mutex<Vec<String>>,
 }
 
 impl Stats {
@@ -44,6 +47,40 @@ impl Stats {
             if list.len() < MAX_FAILURES_SHOWN {
                 list.push(message);
             }
+        }
+    }
+
+    /// Queues a line for stderr; the loops never print themselves, so a
+    /// notice never tears the live progress line.
+    pub fn notice(&self, message: String) {
+        if let Ok(mut list) = self.notices.lock() {
+            list.push(message);
+        }
+    }
+
+    /// The notices queued since the last call.
+    pub fn take_notices(&self) -> Vec<String> {
+        self.notices
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+
+    /// Back to zero: the copy starts over, and what was counted may be gone.
+    /// The total (DBSIZE) and the notices stay.
+    pub fn reset(&self) {
+        for counter in [
+            &self.scanned,
+            &self.copied,
+            &self.skipped,
+            &self.vanished,
+            &self.failed,
+            &self.bytes,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        if let Ok(mut list) = self.failures.lock() {
+            list.clear();
         }
     }
 
@@ -176,6 +213,18 @@ impl Reporter {
             mode,
             last: Instant::now(),
             drawn: false,
+        }
+    }
+
+    /// Prints notices (clearing the live line first); nothing when silent.
+    pub fn notices(&mut self, notices: Vec<String>) {
+        if self.mode == Mode::Silent || notices.is_empty() {
+            return;
+        }
+        self.clear();
+        let mut err = std::io::stderr().lock();
+        for notice in notices {
+            let _ = writeln!(err, "rump: {notice}");
         }
     }
 

@@ -35,7 +35,7 @@ use bytes::BytesMut;
 use memchr::memmem;
 
 use super::{now_ms, DumpError, Written, MAX_RECORD_LEN};
-use crate::pipe::Item;
+use crate::engine::item::Item;
 
 /// The separator, "✝✝".
 pub(crate) const SEP: &[u8] = "✝✝".as_bytes();
@@ -275,6 +275,7 @@ impl<R: Read> LegacyReader<R> {
                         t if t < 0 => EXPIRED,
                         t => now.saturating_add(t.unsigned_abs()),
                     },
+                    page: Default::default(),
                 })
                 .collect(),
         ))
@@ -448,16 +449,19 @@ mod tests {
                 key: Bytes::from_static(b"a\r\nb\0"),
                 payload: Bytes::from_static(b"\x00\xff\r\n"),
                 expire_at_ms: 0,
+                page: Default::default(),
             },
             Item {
                 key: Bytes::from_static("✝x✝y".as_bytes()),
                 payload: Bytes::new(),
                 expire_at_ms: far,
+                page: Default::default(),
             },
             Item {
                 key: Bytes::new(),
                 payload: Bytes::from(vec![7; 600_000]),
                 expire_at_ms: 0,
+                page: Default::default(),
             },
         ];
         let mut w =
@@ -468,6 +472,7 @@ mod tests {
             key: Bytes::from_static(b"late"),
             payload: Bytes::new(),
             expire_at_ms: 5,
+            page: Default::default(),
         })
         .unwrap();
         let done = w.finish().unwrap();
@@ -507,6 +512,7 @@ mod tests {
                 key: Bytes::copy_from_slice(key),
                 payload: Bytes::copy_from_slice(payload),
                 expire_at_ms: 0,
+                page: Default::default(),
             };
             let e = w.write(&item).unwrap_err().to_string();
             assert!(
@@ -525,6 +531,7 @@ mod tests {
                 key: Bytes::from_static(b"\x00\r\n\xe2\x9c\x9d\xe2\x9c\x9d"),
                 payload: Bytes::new(),
                 expire_at_ms: 0,
+                page: Default::default(),
             })
             .unwrap_err();
         assert!(

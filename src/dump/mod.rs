@@ -50,7 +50,7 @@ pub use error::DumpError;
 pub use legacy::EXPIRED;
 pub use native::DEFAULT_BLOCK_SIZE;
 
-use crate::pipe::Item;
+use crate::engine::item::Item;
 
 /// Longest key and longest payload a dump may hold, each: Redis's default
 /// `proto-max-bulk-len` (512 MiB). Writers refuse longer fields and readers
@@ -470,6 +470,7 @@ mod tests {
             key: Bytes::from_static(b"k"),
             payload: Bytes::from_static(b"v"),
             expire_at_ms: 0,
+            page: Default::default(),
         })
         .unwrap();
         let mut bytes = w.finish().unwrap().out;
@@ -490,6 +491,7 @@ mod tests {
             key: Bytes::from_static(b"big"),
             payload: at_limit,
             expire_at_ms: 0,
+            page: Default::default(),
         };
         assert!(check_record_len("t", &ok).is_ok());
         for format in [Format::Native, Format::Legacy] {
@@ -498,6 +500,7 @@ mod tests {
                 key: Bytes::from_static(b"big"),
                 payload: over.clone(),
                 expire_at_ms: 0,
+                page: Default::default(),
             });
             let e = e.unwrap_err().to_string();
             assert_eq!(
@@ -522,6 +525,7 @@ mod tests {
                 key: Bytes::from(vec![i; 3]),
                 payload: Bytes::from(vec![i; 30]),
                 expire_at_ms: 9,
+                page: Default::default(),
             })
             .unwrap();
         }
@@ -532,6 +536,7 @@ mod tests {
             key: Bytes::from_static(b"k"),
             payload: Bytes::from_static(b"v"),
             expire_at_ms: 0,
+            page: Default::default(),
         })
         .unwrap();
         seeds.push(l.finish().unwrap().out);

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use crc32c::{crc32c, crc32c_append, crc32c_combine};
 
 use super::{DumpError, DumpHeader, Written, MAX_RECORD_LEN};
-use crate::pipe::Item;
+use crate::engine::item::Item;
 
 /// First 8 bytes of every native dump. Like PNG's signature: the high-bit
 /// first byte catches 7-bit transfers, `\r\n` catches line-ending conversion,
@@ -435,6 +435,7 @@ impl<R: Read> NativeReader<R> {
                 key: body.slice(key_start..key_start + klen),
                 payload: body.slice(key_start + klen..end),
                 expire_at_ms,
+                page: Default::default(),
             });
             pos = end;
         }
@@ -557,6 +558,7 @@ mod tests {
             key: Bytes::copy_from_slice(key),
             payload: Bytes::copy_from_slice(payload),
             expire_at_ms,
+            page: Default::default(),
         }
     }
 

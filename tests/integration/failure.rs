@@ -330,7 +330,8 @@ fn a_hostile_peer_is_a_protocol_error_not_a_panic() {
     assert_eq!(
         error_line(&run),
         format!(
-            "rump: source 127.0.0.1:{port}: protocol error: invalid type byte 0x48 at offset 0"
+            "rump: source 127.0.0.1:{port}: protocol error: not a Redis server: it answered like \
+             an HTTP server (\"HTTP/1.1 400 Bad Request\")"
         )
     );
     let _ = peer.join();

@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use mio::{Events, Poll};
 
-use crate::control::Control;
 use crate::dump::{DumpHeader, DumpReader, DumpWriter, Format, Input, Output};
+use crate::engine::control::Control;
+use crate::engine::item::Batch;
+use crate::engine::ledger::{Acks, Ledger};
+use crate::engine::pipe::{BatchReceiver, BatchSender, RecvError, SendError};
+use crate::engine::poll_once;
 use crate::error::Error;
-use crate::pipe::{Batch, BatchReceiver, BatchSender, RecvError, SendError};
 use crate::progress::Stats;
-use crate::source::poll_once;
 
 /// How long a parked file loop sleeps before looking at the stop switch.
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -86,7 +88,7 @@ impl FileSource {
                 }
             }
         }
-        self.tx.complete();
+        self.tx.complete(0);
         Ok(())
     }
 }
@@ -99,6 +101,7 @@ pub struct FileTarget {
     rx: BatchReceiver,
     stats: Arc<Stats>,
     control: Arc<Control>,
+    ledger: Arc<Ledger>,
 }
 
 impl std::fmt::Debug for FileTarget {
@@ -110,6 +113,7 @@ impl std::fmt::Debug for FileTarget {
 impl FileTarget {
     /// Creates the output now (so an unwritable directory fails before any
     /// key is read); `poll` must own the waker the source uses to wake this loop.
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
         path: &str,
         format: Format,
@@ -118,6 +122,7 @@ impl FileTarget {
         rx: BatchReceiver,
         stats: Arc<Stats>,
         control: Arc<Control>,
+        ledger: Arc<Ledger>,
     ) -> Result<FileTarget, Error> {
         let output = Output::create(path)?;
         let writer = DumpWriter::new(output, path, format, header)?;
@@ -128,6 +133,7 @@ impl FileTarget {
             rx,
             stats,
             control,
+            ledger,
         })
     }
 
@@ -136,12 +142,23 @@ impl FileTarget {
     /// dropped instead: a file target keeps its previous contents.
     pub fn run(mut self) -> Result<(), Error> {
         let mut events = Events::with_capacity(4);
+        let mut acks = Acks::default();
+        let epoch = self.control.epoch();
         loop {
             if self.control.stopped() {
                 forget_written(&self.stats, &self.name);
                 return Ok(());
             }
-            match self.rx.try_recv() {
+            if self.control.epoch() != epoch {
+                // A dump cannot take back what it wrote, and the restarted
+                // source's keys may differ: this dump would be a mixture.
+                forget_written(&self.stats, &self.name);
+                return Err(Error::Aborted(format!(
+                    "dump {}: the source restarted mid-dump, so this dump would mix two                      states of it; nothing was written: run the dump again",
+                    self.name
+                )));
+            }
+            match self.rx.try_recv(epoch) {
                 Ok(batch) => {
                     if let Err(e) = self.writer.write_batch(&batch.items) {
                         return Err(self.nothing_written(e.into()));
@@ -149,6 +166,10 @@ impl FileTarget {
                     let bytes: u64 = batch.items.iter().map(|i| i.payload.len() as u64).sum();
                     Stats::add(&self.stats.copied, batch.len() as u64);
                     Stats::add(&self.stats.bytes, bytes);
+                    for item in &batch.items {
+                        acks.push(item.page);
+                    }
+                    acks.flush(&self.ledger);
                     self.rx.release(batch.bytes);
                 }
                 Err(RecvError::Empty) => poll_once(&mut self.poll, &mut events, IDLE_POLL)?,
@@ -182,8 +203,10 @@ impl FileTarget {
         }
         done.out.commit(&self.name).map_err(|e| {
             forget_written(&self.stats, &self.name);
-            e.into()
-        })
+            Error::from(e)
+        })?;
+        self.control.finish();
+        Ok(())
     }
 
     fn nothing_written(&self, e: Error) -> Error {

@@ -1,5 +1,5 @@
-//! What crosses from the source thread to the target thread, and the bounded
-//! channel that carries it. The only module that touches crossbeam.
+//! The bounded channel that carries batches from the source thread to the
+//! target thread. The only module that touches crossbeam.
 //!
 //! The channel is bounded twice: by batches (crossbeam's capacity) and by
 //! bytes. Each payload is a slice that pins the read chunk it came from, so the
@@ -10,72 +10,22 @@
 //! `Waker` only when it said it was parked, so a busy run costs no wake-up
 //! syscalls at all.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use mio::Waker;
 
-/// One key on its way from source to target.
-///
-/// `key` and `payload` are slices of the source connection's read buffer (or of
-/// a dump file's read buffer): nothing is copied between the `DUMP` reply and
-/// the `RESTORE` frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Item {
-    /// The key name, binary.
-    pub key: Bytes,
-    /// The `DUMP` payload: the value as the source server serialises it.
-    pub payload: Bytes,
-    /// Absolute expiry in Unix milliseconds; 0 means the key does not expire
-    /// (the same convention as `RESTORE`'s ttl argument).
-    pub expire_at_ms: u64,
-}
-
-/// Rough per-item cost beyond key and payload: the `Item` itself and the RESP
-/// framing around it in the read buffer.
-const ITEM_OVERHEAD: usize = 96;
-
-/// Items handed over together, so channel and wake-up costs are per batch.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub items: Vec<Item>,
-    /// What the items pin in memory, as the byte budget counts it.
-    pub bytes: usize,
-}
-
-impl Batch {
-    /// An empty batch with room for `n` items.
-    pub fn with_capacity(n: usize) -> Batch {
-        Batch {
-            items: Vec::with_capacity(n),
-            bytes: 0,
-        }
-    }
-
-    /// Adds an item and counts its bytes.
-    pub fn push(&mut self, item: Item) {
-        self.bytes += item.key.len() + item.payload.len() + ITEM_OVERHEAD;
-        self.items.push(item);
-    }
-
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-}
+use crate::engine::item::Batch;
 
 /// State both ends share.
 #[derive(Debug)]
 struct Shared {
     /// Bytes sent and not yet released by the target.
     pinned: AtomicUsize,
-    /// The source said it read everything ([`BatchSender::complete`]).
-    completed: AtomicBool,
+    /// 1 + the copy epoch the source finished reading
+    /// ([`BatchSender::complete`]); 0 while it has not.
+    completed: AtomicU32,
     max_bytes: usize,
     source_parked: AtomicBool,
     target_parked: AtomicBool,
@@ -111,7 +61,8 @@ pub enum SendError {
 pub enum RecvError {
     /// Nothing now; the source will wake the target.
     Empty,
-    /// The source read everything and everything was received.
+    /// The source read everything of the epoch asked about, and everything
+    /// it sent was received.
     Done,
     /// The source stopped before the end (it failed or was stopped), and
     /// everything it sent was received. A server target keeps what it wrote;
@@ -130,7 +81,7 @@ pub fn channel(
     let (tx, rx) = crossbeam_channel::bounded(max_batches);
     let shared = Arc::new(Shared {
         pinned: AtomicUsize::new(0),
-        completed: AtomicBool::new(false),
+        completed: AtomicU32::new(0),
         max_bytes,
         source_parked: AtomicBool::new(false),
         target_parked: AtomicBool::new(false),
@@ -187,10 +138,17 @@ impl BatchSender {
         }
     }
 
-    /// Marks the stream complete: everything the source had is sent. Without
-    /// it, dropping the sender reads as [`RecvError::Abandoned`].
-    pub fn complete(&self) {
-        self.shared.completed.store(true, Ordering::SeqCst);
+    /// Marks the stream complete for copy `epoch`: everything the source had
+    /// is sent. Without it, dropping the sender reads as
+    /// [`RecvError::Abandoned`]. A later epoch (the copy started over) is not
+    /// complete until it is marked so in turn.
+    pub fn complete(&self, epoch: u16) {
+        self.shared
+            .completed
+            .store(u32::from(epoch) + 1, Ordering::SeqCst);
+        if self.shared.target_parked.swap(false, Ordering::SeqCst) {
+            let _ = self.shared.target_waker.wake();
+        }
     }
 
     fn has_room(&self, bytes: usize) -> bool {
@@ -208,11 +166,12 @@ impl Drop for BatchSender {
 }
 
 impl BatchReceiver {
-    /// Takes the next batch if one is waiting.
-    pub fn try_recv(&self) -> Result<Batch, RecvError> {
+    /// Takes the next batch if one is waiting; `epoch` is the copy pass the
+    /// target is in, for telling whether the stream is done.
+    pub fn try_recv(&self, epoch: u16) -> Result<Batch, RecvError> {
         match self.rx.try_recv() {
             Ok(batch) => Ok(batch),
-            Err(TryRecvError::Disconnected) => Err(self.end()),
+            Err(TryRecvError::Disconnected) => Err(self.end(epoch, true)),
             Err(TryRecvError::Empty) => {
                 self.shared.target_parked.store(true, Ordering::SeqCst);
                 // Re-check after parking: the source may have sent meanwhile.
@@ -221,23 +180,28 @@ impl BatchReceiver {
                         self.shared.target_parked.store(false, Ordering::SeqCst);
                         Ok(batch)
                     }
-                    Err(TryRecvError::Disconnected) => Err(self.end()),
-                    Err(TryRecvError::Empty) => Err(RecvError::Empty),
+                    Err(TryRecvError::Disconnected) => Err(self.end(epoch, true)),
+                    Err(TryRecvError::Empty) => Err(self.end(epoch, false)),
                 }
             }
         }
     }
 
-    fn end(&self) -> RecvError {
-        if self.shared.completed.load(Ordering::SeqCst) {
-            RecvError::Done
-        } else {
-            RecvError::Abandoned
+    /// Why the channel is empty.
+    fn end(&self, epoch: u16, disconnected: bool) -> RecvError {
+        // The source sends before it marks completion, so once completion is
+        // seen, a batch that raced in after the first look is in the channel.
+        let completed = self.shared.completed.load(Ordering::SeqCst) == u32::from(epoch) + 1
+            && self.rx.is_empty();
+        match (completed, disconnected) {
+            (true, _) => RecvError::Done,
+            (false, true) => RecvError::Abandoned,
+            (false, false) => RecvError::Empty,
         }
     }
 
-    /// Gives back the budget of a batch whose items the target is done with,
-    /// waking a parked source.
+    /// Gives back the budget of items the target is done with (acknowledged,
+    /// or dropped), waking a parked source.
     pub fn release(&self, bytes: usize) {
         self.shared.pinned.fetch_sub(bytes, Ordering::SeqCst);
         if self.shared.source_parked.swap(false, Ordering::SeqCst) {

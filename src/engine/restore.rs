@@ -1,0 +1,371 @@
+//! The restore role: what one target connection does once it is ready. It
+//! turns items into pipelined `RESTORE` commands and sorts every reply.
+//! Sans-IO, like the scan role: commands go into a [`Requests`] queue,
+//! replies come in as frames.
+//!
+//! A `RESTORE` is written as a small header plus the payload `Bytes` itself
+//! (a slice of the source's read buffer) through vectored writes, so a payload
+//! is never copied on its way out (below `resp::DEFAULT_INLINE_MAX` bytes it is
+//! appended to the header instead, which is cheaper than another iovec).
+//!
+//! Every item stays here until its reply arrives: a lost connection hands the
+//! unacknowledged ones back ([`RestoreRole::take_in_flight`]) to be sent
+//! again, so `copied` counts exactly what the target acknowledged.
+//!
+//! Error replies are sorted: those that doom every later write (out of memory,
+//! read-only, a payload format the target cannot read, lost auth, RESTORE
+//! missing) end the run at once with the server's message and a hint; those
+//! that mean "not now" (LOADING, TRYAGAIN) are retried; the rest fail only
+//! their key, which is counted and reported.
+
+use std::collections::VecDeque;
+
+use resp::{Frame, Requests};
+
+use crate::dump::rdb_version_of;
+use crate::engine::item::Item;
+use crate::error::{quote_key, Error, Role};
+use crate::net::handshake::text;
+use crate::net::ServerInfo;
+
+/// What the restore role is asked to do.
+#[derive(Clone, Debug)]
+pub struct RestoreOptions {
+    /// Most commands in flight.
+    pub pipeline: u32,
+    /// `RESTORE … REPLACE` (default); without it existing keys are skipped.
+    pub replace: bool,
+}
+
+/// What became of an item the target answered for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Copied,
+    /// It existed and `--no-replace` keeps it.
+    Skipped,
+    /// Refused for this key only; the message names it.
+    Failed(String),
+    /// Not now (the target is loading, or busy): send it again later.
+    Retry,
+}
+
+/// The restores of one target connection.
+#[derive(Debug)]
+pub struct RestoreRole {
+    name: String,
+    opts: RestoreOptions,
+    /// The target understands `RESTORE … ABSTTL`.
+    absttl: bool,
+    /// The newest DUMP format the target reads, when known.
+    target_rdb: Option<u16>,
+    in_flight: VecDeque<Item>,
+}
+
+impl RestoreRole {
+    pub fn new(name: &str, opts: RestoreOptions, info: &ServerInfo) -> RestoreRole {
+        RestoreRole {
+            name: name.to_string(),
+            opts,
+            absttl: info.has_absttl(),
+            target_rdb: info.rdb_version(),
+            in_flight: VecDeque::new(),
+        }
+    }
+
+    /// The server behind the connection may have changed (a restart into
+    /// another version): take what the new handshake said.
+    pub fn update_server(&mut self, info: &ServerInfo) {
+        self.absttl = info.has_absttl();
+        self.target_rdb = info.rdb_version();
+    }
+
+    /// True while another RESTORE may go out.
+    pub fn has_room(&self) -> bool {
+        self.in_flight.len() < self.opts.pipeline as usize
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Queues one `RESTORE`, or gives the item back when it has already
+    /// expired (`now_ms` is the wall clock in Unix ms).
+    pub fn send(&mut self, item: Item, out: &mut Requests, now_ms: u64) -> Result<(), Item> {
+        let expires = item.expire_at_ms != 0;
+        if expires && item.expire_at_ms <= now_ms {
+            return Err(item);
+        }
+        let absttl = expires && self.absttl;
+        let ttl = match (expires, absttl) {
+            (false, _) => 0,
+            (true, true) => item.expire_at_ms,
+            (true, false) => item.expire_at_ms - now_ms,
+        };
+        let argc = 4 + usize::from(self.opts.replace) + usize::from(absttl);
+        out.start(argc);
+        out.arg(b"RESTORE");
+        out.arg(&item.key);
+        out.arg_int(i64::try_from(ttl).unwrap_or(i64::MAX));
+        out.arg_shared(item.payload.clone());
+        if self.opts.replace {
+            out.arg(b"REPLACE");
+        }
+        if absttl {
+            out.arg(b"ABSTTL");
+        }
+        self.in_flight.push_back(item);
+        Ok(())
+    }
+
+    /// Takes one reply: which item it was for and what became of it.
+    pub fn on_reply(&mut self, frame: Frame) -> Result<(Item, Outcome), Error> {
+        let Some(item) = self.in_flight.pop_front() else {
+            return Err(self.protocol("a reply arrived for no command".into()));
+        };
+        let outcome = match frame {
+            Frame::Simple(_) => Outcome::Copied,
+            Frame::Error(e) => self.on_error(&item, &e)?,
+            other => return Err(self.protocol(format!("unexpected reply to RESTORE: {other:?}"))),
+        };
+        Ok((item, outcome))
+    }
+
+    /// Sorts a RESTORE error: a skipped key, a failed key, a retry, or the end
+    /// of the run.
+    fn on_error(&self, item: &Item, message: &[u8]) -> Result<Outcome, Error> {
+        let server = text(message);
+        let payload_rdb = rdb_version_of(&item.payload);
+        match classify(message, payload_rdb, self.target_rdb) {
+            Refusal::Exists if !self.opts.replace => Ok(Outcome::Skipped),
+            Refusal::Retry => Ok(Outcome::Retry),
+            Refusal::Exists | Refusal::Key => Ok(Outcome::Failed(format!(
+                "target {}: RESTORE {} failed: {server}",
+                self.name,
+                quote_key(&item.key)
+            ))),
+            Refusal::Corrupt => Ok(Outcome::Failed(format!(
+                "target {}: RESTORE {} failed: {server} (the payload's checksum does not match: \
+                 it was damaged on the way, or in the dump file)",
+                self.name,
+                quote_key(&item.key)
+            ))),
+            Refusal::Fatal(hint) => Err(Error::Server {
+                role: Role::Target,
+                endpoint: self.name.clone(),
+                command: format!("RESTORE {}", quote_key(&item.key)),
+                message: if hint.is_empty() {
+                    server
+                } else {
+                    format!("{server} ({hint})")
+                },
+            }),
+        }
+    }
+
+    /// The connection was lost: every unacknowledged item, oldest first, to
+    /// be sent again.
+    pub fn take_in_flight(&mut self) -> VecDeque<Item> {
+        std::mem::take(&mut self.in_flight)
+    }
+
+    fn protocol(&self, detail: String) -> Error {
+        Error::Protocol {
+            role: Role::Target,
+            endpoint: self.name.clone(),
+            detail,
+        }
+    }
+}
+
+/// What a RESTORE error reply means for the run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// BUSYKEY: the key exists and REPLACE was not sent.
+    Exists,
+    /// Only this key failed.
+    Key,
+    /// The payload is damaged (its format is one the target reads).
+    Corrupt,
+    /// Not now: send it again after a pause.
+    Retry,
+    /// Every later write would fail too; the hint says what to do.
+    Fatal(&'static str),
+}
+
+/// Sorts a RESTORE error reply by its error code. `payload_rdb` is the
+/// payload's RDB version and `target_rdb` the newest the target reads, when
+/// known: together they tell a newer format from a damaged payload.
+pub fn classify(message: &[u8], payload_rdb: Option<u16>, target_rdb: Option<u16>) -> Refusal {
+    let code = message.split(|&b| b == b' ').next().unwrap_or_default();
+    match code {
+        b"BUSYKEY" => Refusal::Exists,
+        b"OOM" => Refusal::Fatal(
+            "the target is out of memory: raise maxmemory or free space, then run again",
+        ),
+        b"READONLY" => {
+            Refusal::Fatal("the target is a read-only replica: point -to at the primary")
+        }
+        // NOPERM for one key (an ACL key pattern) fails that key; NOPERM for
+        // the command itself dooms every write.
+        b"NOPERM" if contains(message, b"access one of the keys") => Refusal::Key,
+        b"NOAUTH" | b"NOPERM" | b"WRONGPASS" => {
+            Refusal::Fatal("the target user may not RESTORE: check its ACL")
+        }
+        b"MOVED" | b"ASK" | b"CLUSTERDOWN" | b"CROSSSLOT" => {
+            Refusal::Fatal("the target is a cluster, which this build does not support yet")
+        }
+        b"LOADING" | b"TRYAGAIN" | b"BUSY" | b"MASTERDOWN" => Refusal::Retry,
+        b"ERR" if contains(message, b"unknown command") => Refusal::Fatal(
+            "RESTORE is disabled or renamed on the target; rump cannot write without it",
+        ),
+        _ if contains(message, b"payload version or checksum are wrong") => {
+            match (payload_rdb, target_rdb) {
+                (Some(p), Some(t)) if p <= t => Refusal::Corrupt,
+                _ => Refusal::Fatal(
+                    "the source writes a newer DUMP format than the target reads, \
+                     e.g. Valkey 8 or Redis 7.2+ to Redis 7.0: use a target at least as new as the source",
+                ),
+            }
+        }
+        _ => Refusal::Key,
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::item::PageId;
+    use bytes::Bytes;
+
+    #[test]
+    fn restore_errors_are_sorted_by_code() {
+        let c = |m: &[u8]| classify(m, None, None);
+        assert_eq!(
+            c(b"BUSYKEY Target key name already exists."),
+            Refusal::Exists
+        );
+        assert!(matches!(
+            c(b"OOM command not allowed when used memory > 'maxmemory'."),
+            Refusal::Fatal(h) if h.contains("out of memory")
+        ));
+        assert!(matches!(
+            c(b"READONLY You can't write against a read only replica."),
+            Refusal::Fatal(_)
+        ));
+        assert!(matches!(c(b"MOVED 3999 127.0.0.1:6381"), Refusal::Fatal(_)));
+        assert_eq!(c(b"ERR Bad data format"), Refusal::Key);
+        assert_eq!(
+            c(b"NOPERM this user has no permissions to access one of the keys used as arguments"),
+            Refusal::Key
+        );
+        assert!(matches!(
+            c(b"NOPERM this user has no permissions to run the 'restore' command"),
+            Refusal::Fatal(_)
+        ));
+        assert_eq!(
+            c(b"LOADING Redis is loading the dataset in memory"),
+            Refusal::Retry
+        );
+        assert_eq!(
+            c(b"TRYAGAIN Multiple keys request during rehashing of slot"),
+            Refusal::Retry
+        );
+        assert_eq!(c(b""), Refusal::Key);
+    }
+
+    #[test]
+    fn a_missing_restore_ends_the_run_at_the_first_key() {
+        assert!(matches!(
+            classify(b"ERR unknown command 'RESTORE', with args beginning with: ", None, None),
+            Refusal::Fatal(h) if h.contains("RESTORE is disabled")
+        ));
+    }
+
+    #[test]
+    fn a_damaged_payload_is_not_blamed_on_a_newer_format() {
+        let m = b"ERR DUMP payload version or checksum are wrong";
+        assert_eq!(classify(m, Some(10), Some(10)), Refusal::Corrupt);
+        assert_eq!(classify(m, Some(9), Some(11)), Refusal::Corrupt);
+        assert!(matches!(
+            classify(m, Some(11), Some(10)),
+            Refusal::Fatal(h) if h.contains("newer DUMP format")
+        ));
+        assert!(matches!(classify(m, None, Some(10)), Refusal::Fatal(_)));
+    }
+
+    fn item(key: &'static str, expire_at_ms: u64) -> Item {
+        Item {
+            key: Bytes::from_static(key.as_bytes()),
+            payload: Bytes::from(vec![7u8; 600]),
+            expire_at_ms,
+            page: PageId::default(),
+        }
+    }
+
+    fn info() -> ServerInfo {
+        crate::net::info::parse_info("redis_version:7.0.15\r\n")
+    }
+
+    #[test]
+    fn items_stay_until_acknowledged_and_come_back_when_lost() {
+        let opts = RestoreOptions {
+            pipeline: 2,
+            replace: true,
+        };
+        let mut role = RestoreRole::new("t:1", opts, &info());
+        let mut out = Requests::new();
+        role.send(item("a", 0), &mut out, 1000).unwrap();
+        role.send(item("b", 5000), &mut out, 1000).unwrap();
+        assert!(!role.has_room());
+        let text = String::from_utf8_lossy(&out.to_bytes()).into_owned();
+        assert!(
+            text.starts_with("*5\r\n$7\r\nRESTORE\r\n$1\r\na\r\n$1\r\n0\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("*6\r\n$7\r\nRESTORE\r\n$1\r\nb\r\n$4\r\n5000\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("REPLACE\r\n$6\r\nABSTTL\r\n"), "{text}");
+        let (done, outcome) = role.on_reply(Frame::Simple("OK".into())).unwrap();
+        assert_eq!((&done.key[..], outcome), (&b"a"[..], Outcome::Copied));
+        let back = role.take_in_flight();
+        assert_eq!(back.len(), 1);
+        assert_eq!(&back[0].key[..], b"b");
+        assert_eq!(role.in_flight(), 0);
+        assert!(
+            role.on_reply(Frame::Simple("OK".into())).is_err(),
+            "no command is owed"
+        );
+    }
+
+    #[test]
+    fn expired_items_are_given_back_and_refusals_sorted() {
+        let opts = RestoreOptions {
+            pipeline: 8,
+            replace: false,
+        };
+        let mut role = RestoreRole::new("t:1", opts, &info());
+        let mut out = Requests::new();
+        assert!(role.send(item("old", 999), &mut out, 1000).is_err());
+        role.send(item("x", 0), &mut out, 1000).unwrap();
+        role.send(item("y", 0), &mut out, 1000).unwrap();
+        role.send(item("z", 0), &mut out, 1000).unwrap();
+        let (_, o) = role
+            .on_reply(Frame::Error("BUSYKEY exists".into()))
+            .unwrap();
+        assert_eq!(o, Outcome::Skipped);
+        let (_, o) = role
+            .on_reply(Frame::Error("ERR Bad data format".into()))
+            .unwrap();
+        assert!(matches!(o, Outcome::Failed(m) if m.contains("RESTORE \"y\" failed")));
+        let e = role
+            .on_reply(Frame::Error("OOM no room".into()))
+            .unwrap_err();
+        assert!(e.to_string().contains("out of memory"), "{e}");
+    }
+}

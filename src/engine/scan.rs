@@ -1,0 +1,656 @@
+//! The scan role: what one source connection does once it is ready. It
+//! finds keys with SCAN and reads each with DUMP plus an expiry read, deeply
+//! pipelined, and turns the replies into [`Item`]s. Sans-IO: it writes
+//! commands into a [`Requests`] queue and takes replies as frames, so the
+//! unit tests below drive it by hand.
+//!
+//! One connection carries everything in order: the next `SCAN` is in flight
+//! while the `DUMP`s of the page before it are, and replies are matched to
+//! commands by a queue of what each reply will be. Keys and payloads stay
+//! slices of the connection's read buffer all the way to the target.
+//!
+//! When the connection is lost, every key whose DUMP was in flight goes back
+//! to the front of the line and an unanswered SCAN is sent again with the
+//! same cursor, so nothing is skipped; when the server restarted, the cursor
+//! means nothing and the scan starts over.
+//!
+//! This role never sends a command that writes: only SCAN, DUMP,
+//! PEXPIRETIME and PTTL.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use resp::{Frame, Requests};
+
+use crate::engine::clock::now_ms;
+use crate::engine::item::{Batch, Item, PageId};
+use crate::engine::ledger::Ledger;
+use crate::engine::pacer::Pacer;
+use crate::error::{quote_key, Error, Role};
+use crate::net::handshake::text;
+use crate::net::Incoming;
+use crate::progress::Stats;
+
+/// Payload bytes the source may owe us at once (what its output buffer holds
+/// for us), estimated from the recent payload sizes.
+const INFLIGHT_BYTES: usize = 8 * 1024 * 1024;
+
+/// How expiry is read from the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryRead {
+    /// `PEXPIRETIME`: an absolute Unix time in ms (Redis 7.0+).
+    Absolute,
+    /// `PTTL`: ms from now, turned absolute with our clock on arrival.
+    Relative,
+    /// `--no-ttl`: not read at all.
+    Skip,
+}
+
+/// What the scan is asked to do.
+#[derive(Clone, Debug)]
+pub struct ScanOptions {
+    pub scan_count: u32,
+    /// Most commands in flight.
+    pub pipeline: u32,
+    pub match_pattern: Option<Vec<u8>>,
+    pub key_type: Option<String>,
+    pub expiry: ExpiryRead,
+}
+
+/// What a reply in the queue will be.
+#[derive(Debug)]
+enum Expect {
+    /// A SCAN sent in this copy epoch.
+    Scan(u16),
+    Dump(Bytes, PageId),
+    Expiry,
+}
+
+/// A DUMP reply, waiting for its expiry reply.
+#[derive(Debug)]
+enum Dumped {
+    Value(Bytes),
+    Missing,
+    TooLarge(u64),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ScanState {
+    Ready,
+    InFlight,
+    Done,
+}
+
+/// The scan of one source node.
+#[derive(Debug)]
+pub struct ScanRole {
+    node: u16,
+    name: String,
+    opts: ScanOptions,
+    epoch: u16,
+    /// The cursor to send next, verbatim as the server gave it (a u64 on the
+    /// wire; never reinterpreted).
+    cursor: Bytes,
+    scan: ScanState,
+    /// Keys found by SCAN and not yet asked for.
+    keys: VecDeque<(Bytes, PageId)>,
+    expect: VecDeque<Expect>,
+    dumped: Option<(Bytes, PageId, Dumped)>,
+    keys_in_flight: usize,
+    /// Recent payload size, for the in-flight window.
+    avg_payload: usize,
+    /// The source's DBSIZE, and SCAN calls and keys so far, to tell a scan
+    /// that will never end (a broken proxy) from a long one.
+    dbsize: u64,
+    calls: u64,
+    returned: u64,
+    ledger: Arc<Ledger>,
+    stats: Arc<Stats>,
+}
+
+impl ScanRole {
+    /// A scan of node `node` (as the ledger knows it) starting at `cursor`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        node: u16,
+        name: &str,
+        opts: ScanOptions,
+        epoch: u16,
+        cursor: &str,
+        dbsize: u64,
+        ledger: Arc<Ledger>,
+        stats: Arc<Stats>,
+    ) -> ScanRole {
+        ScanRole {
+            node,
+            name: name.to_string(),
+            opts,
+            epoch,
+            cursor: Bytes::copy_from_slice(cursor.as_bytes()),
+            scan: ScanState::Ready,
+            keys: VecDeque::new(),
+            expect: VecDeque::new(),
+            dumped: None,
+            keys_in_flight: 0,
+            avg_payload: INFLIGHT_BYTES / 16,
+            dbsize,
+            calls: 0,
+            returned: 0,
+            ledger,
+            stats,
+        }
+    }
+
+    /// Every key of this node's scan is read (or the scan is empty).
+    pub fn is_done(&self) -> bool {
+        self.scan == ScanState::Done && self.keys.is_empty() && self.expect.is_empty()
+    }
+
+    /// Nothing in flight and nothing to issue without a new page.
+    pub fn is_waiting(&self) -> bool {
+        self.expect.is_empty()
+    }
+
+    /// Keys found and not yet asked for (the pacer's business).
+    pub fn has_keys(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// Queues SCAN and DUMP/expiry commands as the windows allow; returns
+    /// how many commands (replies owed) were queued.
+    pub fn issue(&mut self, out: &mut Requests, pacer: Option<&mut Pacer>) -> usize {
+        let opts = &self.opts;
+        let per_key = if opts.expiry == ExpiryRead::Skip {
+            1
+        } else {
+            2
+        };
+        let by_count = (opts.pipeline as usize / per_key).max(1);
+        let by_bytes = (INFLIGHT_BYTES / self.avg_payload.max(1)).max(1);
+        let window = by_count.min(by_bytes);
+        let mut queued = 0;
+
+        // SCAN is sequential (each needs the last cursor), and its reply waits
+        // behind every DUMP queued before it. Keep a window's worth of found
+        // keys in hand beyond the page being fetched, so DUMPs are queued
+        // behind each SCAN and the server never idles waiting for its reply.
+        let lookahead = opts.scan_count as usize + by_count;
+        if self.scan == ScanState::Ready && self.keys.len() < lookahead {
+            let argc = 4
+                + 2 * usize::from(opts.match_pattern.is_some())
+                + 2 * usize::from(opts.key_type.is_some());
+            out.start(argc);
+            out.arg(b"SCAN");
+            out.arg(&self.cursor);
+            out.arg(b"COUNT");
+            out.arg_int(i64::from(opts.scan_count));
+            if let Some(pattern) = &opts.match_pattern {
+                out.arg(b"MATCH");
+                out.arg(pattern);
+            }
+            if let Some(kind) = &opts.key_type {
+                out.arg(b"TYPE");
+                out.arg(kind.as_bytes());
+            }
+            self.expect.push_back(Expect::Scan(self.epoch));
+            self.scan = ScanState::InFlight;
+            queued += 1;
+        }
+
+        let mut pacer = pacer;
+        let mut allowance = match &mut pacer {
+            Some(p) => p.allowance(std::time::Instant::now()),
+            None => u64::MAX,
+        };
+        let mut issued = 0;
+        while self.keys_in_flight < window && allowance > 0 {
+            let Some((key, page)) = self.keys.pop_front() else {
+                break;
+            };
+            out.command(&[b"DUMP", &key]);
+            queued += 1;
+            match opts.expiry {
+                ExpiryRead::Absolute => out.command(&[b"PEXPIRETIME", &key]),
+                ExpiryRead::Relative => out.command(&[b"PTTL", &key]),
+                ExpiryRead::Skip => {}
+            }
+            self.expect.push_back(Expect::Dump(key, page));
+            if opts.expiry != ExpiryRead::Skip {
+                self.expect.push_back(Expect::Expiry);
+                queued += 1;
+            }
+            self.keys_in_flight += 1;
+            allowance -= 1;
+            issued += 1;
+        }
+        if let Some(p) = pacer {
+            p.take(issued);
+        }
+        queued
+    }
+
+    /// Takes one reply; finished keys go into `batch`.
+    pub fn on_reply(&mut self, incoming: Incoming, batch: &mut Batch) -> Result<(), Error> {
+        let frame = match incoming {
+            Incoming::Frame(frame) => frame,
+            Incoming::TooLarge(len) => {
+                return match self.expect.pop_front() {
+                    Some(Expect::Dump(key, page)) => {
+                        self.dumped_or_finish(key, page, Dumped::TooLarge(len), batch);
+                        Ok(())
+                    }
+                    _ => Err(self.protocol(format!(
+                        "a {len}-byte reply where no DUMP payload was expected"
+                    ))),
+                };
+            }
+        };
+        match self.expect.pop_front() {
+            Some(Expect::Scan(epoch)) => self.on_scan(frame, epoch),
+            Some(Expect::Dump(key, page)) => {
+                let dumped = match frame {
+                    Frame::Bulk(payload) => Dumped::Value(payload),
+                    Frame::Null => Dumped::Missing,
+                    other => {
+                        return Err(self.unexpected(&format!("DUMP {}", quote_key(&key)), other))
+                    }
+                };
+                self.dumped_or_finish(key, page, dumped, batch);
+                Ok(())
+            }
+            Some(Expect::Expiry) => {
+                let Some((key, page, dumped)) = self.dumped.take() else {
+                    return Err(self.protocol("an expiry reply without its DUMP".into()));
+                };
+                match frame {
+                    Frame::Integer(n) => {
+                        self.finish(key, page, dumped, n, batch);
+                        Ok(())
+                    }
+                    other => {
+                        let command = match self.opts.expiry {
+                            ExpiryRead::Absolute => "PEXPIRETIME",
+                            _ => "PTTL",
+                        };
+                        Err(self.unexpected(&format!("{command} {}", quote_key(&key)), other))
+                    }
+                }
+            }
+            None => Err(self.protocol("a reply arrived for no command".into())),
+        }
+    }
+
+    fn dumped_or_finish(&mut self, key: Bytes, page: PageId, dumped: Dumped, batch: &mut Batch) {
+        if self.opts.expiry == ExpiryRead::Skip {
+            self.finish(key, page, dumped, -1, batch);
+        } else {
+            self.dumped = Some((key, page, dumped));
+        }
+    }
+
+    fn on_scan(&mut self, frame: Frame, epoch: u16) -> Result<(), Error> {
+        let malformed = |detail: &str| format!("malformed SCAN reply: {detail}");
+        let parts = match frame {
+            Frame::Array(parts) => parts,
+            other => return Err(self.unexpected("SCAN", other)),
+        };
+        let Ok([Frame::Bulk(cursor), Frame::Array(keys)]) = <[Frame; 2]>::try_from(parts) else {
+            return Err(self.protocol(malformed("expected [cursor, keys]")));
+        };
+        let text = std::str::from_utf8(&cursor)
+            .ok()
+            .filter(|c| c.parse::<u64>().is_ok())
+            .ok_or_else(|| self.protocol(malformed("the cursor is not a number")))?
+            .to_string();
+        if epoch != self.epoch {
+            // Sent before the copy started over: its cursor means nothing now.
+            return Ok(());
+        }
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            match key {
+                Frame::Bulk(key) => found.push(key),
+                _ => return Err(self.protocol(malformed("a key is not a bulk string"))),
+            }
+        }
+        self.calls += 1;
+        self.returned += found.len() as u64;
+        self.check_scan_ends()?;
+        let page = self
+            .ledger
+            .open_page(self.node, self.epoch, &text, found.len() as u64);
+        Stats::add(&self.stats.scanned, found.len() as u64);
+        self.keys.extend(found.into_iter().map(|k| (k, page)));
+        self.cursor = cursor;
+        self.scan = if text == "0" {
+            ScanState::Done
+        } else {
+            ScanState::Ready
+        };
+        Ok(())
+    }
+
+    /// A SCAN that never returns cursor 0 is a broken server or proxy, not
+    /// a long scan: a full scan returns each key about once and visits the
+    /// table in about DBSIZE / COUNT calls. Allow eight times that, plus a
+    /// million keys of slack for keys added during the scan.
+    fn check_scan_ends(&self) -> Result<(), Error> {
+        let slack = 1_000_000;
+        let max_keys = self.dbsize.saturating_mul(8).saturating_add(slack);
+        let count = u64::from(self.opts.scan_count.max(1));
+        let max_calls = 1_000 + max_keys / count * 8;
+        if self.returned <= max_keys && self.calls <= max_calls {
+            return Ok(());
+        }
+        Err(self.protocol(format!(
+            "SCAN never returned cursor 0: {} calls returned {} keys, far more than the {} keys \
+             DBSIZE reported (is a proxy rewriting the cursor?)",
+            self.calls, self.returned, self.dbsize
+        )))
+    }
+
+    /// Completes one key: into the batch, or counted as vanished or failed.
+    fn finish(&mut self, key: Bytes, page: PageId, dumped: Dumped, expiry: i64, batch: &mut Batch) {
+        self.keys_in_flight -= 1;
+        if page.epoch() != self.epoch {
+            // Asked for before the copy started over: the new pass reads it again.
+            return;
+        }
+        let payload = match dumped {
+            Dumped::Value(payload) => payload,
+            Dumped::Missing => return self.vanished(page),
+            Dumped::TooLarge(len) => {
+                self.stats.fail(format!(
+                    "source {}: DUMP {} is {len} bytes, over the limit rump reads; key not copied",
+                    self.name,
+                    quote_key(&key)
+                ));
+                self.ledger.done(&[(page, 1)]);
+                return;
+            }
+        };
+        let expire_at_ms = match (expiry, self.opts.expiry) {
+            // -2: the key went away between DUMP and the expiry read.
+            (-2, _) => return self.vanished(page),
+            (n, _) if n < 0 => 0,
+            (_, ExpiryRead::Skip) => 0,
+            (n, ExpiryRead::Absolute) => n as u64,
+            // PTTL 0 means "expires now": keep it absolute-now, so the target
+            // sees it as expired rather than as persistent.
+            (n, ExpiryRead::Relative) => now_ms() + n as u64,
+        };
+        self.avg_payload = (self.avg_payload * 7 + payload.len()) / 8;
+        batch.push(Item {
+            key,
+            payload,
+            expire_at_ms,
+            page,
+        });
+    }
+
+    fn vanished(&self, page: PageId) {
+        Stats::add(&self.stats.vanished, 1);
+        self.ledger.done(&[(page, 1)]);
+    }
+
+    /// The connection was lost: what was in flight goes back in line, in
+    /// order, to be asked again on the next connection.
+    pub fn on_lost(&mut self) {
+        let mut again = Vec::new();
+        if let Some((key, page, _)) = self.dumped.take() {
+            again.push((key, page));
+        }
+        for expect in self.expect.drain(..) {
+            match expect {
+                Expect::Dump(key, page) => again.push((key, page)),
+                Expect::Scan(_) => self.scan = ScanState::Ready,
+                Expect::Expiry => {}
+            }
+        }
+        for entry in again.into_iter().rev() {
+            self.keys.push_front(entry);
+        }
+        self.keys_in_flight = 0;
+    }
+
+    /// The copy starts over in `epoch` (this server or the target
+    /// restarted): the scan begins again at cursor 0 and nothing found
+    /// before counts. Replies still owed are taken and ignored.
+    pub fn restart(&mut self, epoch: u16, dbsize: u64) {
+        self.epoch = epoch;
+        self.cursor = Bytes::from_static(b"0");
+        self.keys.clear();
+        // A SCAN in flight is answered for the old epoch and ignored; its
+        // place in the queue keeps the replies in step.
+        self.scan = if self.expect.iter().any(|e| matches!(e, Expect::Scan(_))) {
+            ScanState::InFlight
+        } else {
+            ScanState::Ready
+        };
+        self.dbsize = dbsize;
+        self.calls = 0;
+        self.returned = 0;
+    }
+
+    /// After a restart, a SCAN of the old epoch may still be in flight; once
+    /// its reply is taken, a new one may go out.
+    pub fn settle(&mut self) {
+        if self.scan == ScanState::InFlight
+            && !self.expect.iter().any(|e| matches!(e, Expect::Scan(_)))
+        {
+            self.scan = ScanState::Ready;
+        }
+    }
+
+    /// The copy epoch this scan is in.
+    pub fn epoch(&self) -> u16 {
+        self.epoch
+    }
+
+    fn unexpected(&self, command: &str, frame: Frame) -> Error {
+        match frame {
+            Frame::Error(e) => Error::Server {
+                role: Role::Source,
+                endpoint: self.name.clone(),
+                command: command.to_string(),
+                message: text(&e),
+            },
+            other => self.protocol(format!("unexpected reply to {command}: {other:?}")),
+        }
+    }
+
+    fn protocol(&self, detail: String) -> Error {
+        Error::Protocol {
+            role: Role::Source,
+            endpoint: self.name.clone(),
+            detail,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(expiry: ExpiryRead) -> (ScanRole, Arc<Ledger>, Arc<Stats>) {
+        role_counting(expiry, 10)
+    }
+
+    fn role_counting(expiry: ExpiryRead, scan_count: u32) -> (ScanRole, Arc<Ledger>, Arc<Stats>) {
+        let ledger = Arc::new(Ledger::default());
+        let stats = Arc::new(Stats::default());
+        let node = ledger.add_node("h:1", "r", 0, "0");
+        let opts = ScanOptions {
+            scan_count,
+            pipeline: 64,
+            match_pattern: None,
+            key_type: None,
+            expiry,
+        };
+        let scan = ScanRole::new(
+            node,
+            "h:1",
+            opts,
+            0,
+            "0",
+            3,
+            Arc::clone(&ledger),
+            Arc::clone(&stats),
+        );
+        (scan, ledger, stats)
+    }
+
+    fn scan_reply(cursor: &str, keys: &[&str]) -> Incoming {
+        Incoming::Frame(Frame::Array(vec![
+            Frame::Bulk(Bytes::copy_from_slice(cursor.as_bytes())),
+            Frame::Array(
+                keys.iter()
+                    .map(|k| Frame::Bulk(Bytes::copy_from_slice(k.as_bytes())))
+                    .collect(),
+            ),
+        ]))
+    }
+
+    fn sent(out: &mut Requests) -> String {
+        let bytes = out.to_bytes();
+        out.advance(out.len());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    fn int(n: i64) -> Incoming {
+        Incoming::Frame(Frame::Integer(n))
+    }
+
+    fn bulk(b: &str) -> Incoming {
+        Incoming::Frame(Frame::Bulk(Bytes::copy_from_slice(b.as_bytes())))
+    }
+
+    #[test]
+    fn scan_then_dump_and_expiry_make_items() {
+        let (mut scan, ledger, stats) = role(ExpiryRead::Absolute);
+        let mut out = Requests::new();
+        assert_eq!(scan.issue(&mut out, None), 1);
+        assert!(sent(&mut out).contains("SCAN\r\n$1\r\n0\r\n"));
+        let mut batch = Batch::default();
+        scan.on_reply(scan_reply("18446744073709551615", &["a", "b"]), &mut batch)
+            .unwrap();
+        assert_eq!(stats.scanned.load(std::sync::atomic::Ordering::Relaxed), 2);
+        // The next SCAN goes out with the cursor verbatim (a u64, above
+        // i64), ahead of the DUMPs of the page before it.
+        assert_eq!(scan.issue(&mut out, None), 5);
+        let text = sent(&mut out);
+        assert!(text.contains("$20\r\n18446744073709551615\r\n"), "{text}");
+        assert!(text.contains("DUMP\r\n$1\r\na") && text.contains("PEXPIRETIME\r\n$1\r\nb"));
+        scan.on_reply(scan_reply("0", &[]), &mut batch).unwrap();
+        scan.on_reply(bulk("payload-a"), &mut batch).unwrap();
+        scan.on_reply(int(-1), &mut batch).unwrap();
+        scan.on_reply(Incoming::Frame(Frame::Null), &mut batch)
+            .unwrap();
+        scan.on_reply(int(-2), &mut batch).unwrap();
+        assert!(scan.is_done());
+        assert_eq!(batch.len(), 1);
+        assert_eq!(
+            (&batch.items[0].key[..], batch.items[0].expire_at_ms),
+            (&b"a"[..], 0)
+        );
+        assert_eq!(stats.vanished.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // The vanished key is done; the copied one is not acknowledged yet.
+        assert_eq!(ledger.snapshot()[0].cursor, "0");
+        assert!(!ledger.snapshot()[0].complete);
+        ledger.done(&[(batch.items[0].page, 1)]);
+        assert!(ledger.snapshot()[0].complete);
+    }
+
+    #[test]
+    fn a_lost_connection_puts_in_flight_keys_back_in_order() {
+        let (mut scan, _, _) = role(ExpiryRead::Absolute);
+        let mut out = Requests::new();
+        scan.issue(&mut out, None);
+        let mut batch = Batch::default();
+        scan.on_reply(scan_reply("7", &["a", "b", "c"]), &mut batch)
+            .unwrap();
+        sent(&mut out);
+        assert_eq!(scan.issue(&mut out, None), 7);
+        sent(&mut out);
+        // The SCAN and a's DUMP arrived; a's expiry, b and c are owed.
+        scan.on_reply(scan_reply("9", &["d"]), &mut batch).unwrap();
+        scan.on_reply(bulk("pa"), &mut batch).unwrap();
+        scan.on_lost();
+        assert_eq!(scan.issue(&mut out, None), 9);
+        let text = sent(&mut out);
+        let at = |k: &str| text.find(&format!("\r\n{k}\r\n")).unwrap();
+        assert!(
+            at("a") < at("b") && at("b") < at("c") && at("c") < at("d"),
+            "{text}"
+        );
+        assert!(
+            text.contains("SCAN\r\n$1\r\n9\r\n"),
+            "the scan goes on from its cursor"
+        );
+        assert!(batch.is_empty());
+    }
+
+    #[test]
+    fn a_restart_begins_again_at_cursor_zero_and_ignores_the_old_scan() {
+        let (mut scan, _, stats) = role(ExpiryRead::Skip);
+        let mut out = Requests::new();
+        let mut batch = Batch::default();
+        scan.issue(&mut out, None);
+        scan.on_reply(scan_reply("9", &["a"]), &mut batch).unwrap();
+        assert_eq!(scan.issue(&mut out, None), 2);
+        sent(&mut out);
+        scan.restart(1, 3);
+        assert_eq!(
+            scan.issue(&mut out, None),
+            0,
+            "wait for the old SCAN's reply"
+        );
+        scan.on_reply(scan_reply("12", &["x"]), &mut batch).unwrap();
+        scan.on_reply(bulk("pa"), &mut batch).unwrap();
+        scan.settle();
+        assert!(batch.is_empty(), "a key of the old pass is not handed over");
+        assert_eq!(stats.scanned.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(scan.issue(&mut out, None), 1);
+        assert!(sent(&mut out).contains("SCAN\r\n$1\r\n0\r\n"));
+    }
+
+    #[test]
+    fn a_scan_that_never_ends_is_an_error() {
+        let (mut scan, _, _) = role_counting(ExpiryRead::Skip, 1000);
+        let mut batch = Batch::default();
+        let mut out = Requests::new();
+        let mut result = Ok(());
+        for _ in 0..20_000 {
+            scan.issue(&mut out, None);
+            sent(&mut out);
+            result = scan.on_reply(scan_reply("1", &[]), &mut batch);
+            if result.is_err() {
+                break;
+            }
+        }
+        let e = result.unwrap_err().to_string();
+        assert!(e.contains("SCAN never returned cursor 0"), "{e}");
+    }
+
+    #[test]
+    fn an_oversized_value_fails_its_key_only() {
+        let (mut scan, ledger, stats) = role(ExpiryRead::Absolute);
+        let mut out = Requests::new();
+        let mut batch = Batch::default();
+        scan.issue(&mut out, None);
+        scan.on_reply(scan_reply("0", &["big", "small"]), &mut batch)
+            .unwrap();
+        scan.issue(&mut out, None);
+        scan.on_reply(Incoming::TooLarge(600_000_000), &mut batch)
+            .unwrap();
+        scan.on_reply(int(-1), &mut batch).unwrap();
+        scan.on_reply(bulk("p"), &mut batch).unwrap();
+        scan.on_reply(int(-1), &mut batch).unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(stats.failed.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(stats.failures()[0].contains("\"big\" is 600000000 bytes"));
+        ledger.done(&[(batch.items[0].page, 1)]);
+        assert!(ledger.snapshot()[0].complete);
+    }
+}

@@ -1,0 +1,309 @@
+//! The source loop: owns every source connection (one per node; a slab
+//! keyed by mio token), drives each node's scan role and link, and hands
+//! finished items to the target in batches.
+//!
+//! Backpressure: when the channel is full, the loop holds its batch and stops
+//! reading replies, so what it has not taken stays in the kernel's socket
+//! buffers; it issues no new commands until the batch is handed over.
+//!
+//! Faults: a lost connection is reconnected by its [`Link`]; the scan role
+//! re-queues what was in flight. A server that restarted makes the copy
+//! start over ([`Control::start_over`]); so does a target that restarted,
+//! which this loop learns from the copy epoch. Once every node's scan is
+//! done, the loop marks the stream complete and waits until the target has
+//! acknowledged everything, because a target restart that late still means
+//! scanning again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token};
+
+use crate::engine::control::Control;
+use crate::engine::item::Batch;
+use crate::engine::ledger::Ledger;
+use crate::engine::link::{Link, LinkEvent};
+use crate::engine::pacer::Pacer;
+use crate::engine::pipe::{BatchSender, SendError};
+use crate::engine::poll_once;
+use crate::engine::scan::ScanRole;
+use crate::engine::slab::{Slab, WAKER};
+use crate::error::Error;
+use crate::progress::Stats;
+
+/// Items per batch: amortises channel and wake-up costs.
+pub const BATCH_ITEMS: usize = 512;
+/// A batch is handed over at this many bytes even if not full.
+pub const BATCH_BYTES: usize = 1024 * 1024;
+/// How long a poll waits with nothing to do, bounding how late a stop is seen.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// One source node: its connection and its scan.
+#[derive(Debug)]
+pub struct SourceNode {
+    pub link: Link,
+    pub scan: ScanRole,
+    /// The ledger's index for this node.
+    pub index: u16,
+}
+
+/// The source side of a server-to-anything migration.
+#[derive(Debug)]
+pub struct SourceLoop {
+    poll: Poll,
+    nodes: Slab<SourceNode>,
+    tx: BatchSender,
+    batch: Batch,
+    held: Option<Batch>,
+    /// The stream was marked complete for this epoch.
+    completed: Option<u16>,
+    epoch: u16,
+    pacer: Option<Pacer>,
+    stats: Arc<Stats>,
+    control: Arc<Control>,
+    ledger: Arc<Ledger>,
+}
+
+impl SourceLoop {
+    /// A loop over `poll`, which must own the waker the target uses to wake
+    /// this loop (token [`WAKER`]); nodes are added with [`SourceLoop::add`].
+    pub fn new(
+        poll: Poll,
+        tx: BatchSender,
+        rate: Option<u64>,
+        stats: Arc<Stats>,
+        control: Arc<Control>,
+        ledger: Arc<Ledger>,
+    ) -> SourceLoop {
+        let epoch = control.epoch();
+        SourceLoop {
+            poll,
+            nodes: Slab::default(),
+            tx,
+            batch: Batch::with_capacity(BATCH_ITEMS),
+            held: None,
+            completed: None,
+            epoch,
+            pacer: rate.map(|r| Pacer::new(r, Instant::now())),
+            stats,
+            control,
+            ledger,
+        }
+    }
+
+    /// The token the next node will get: its connection must be registered
+    /// with this loop's poll under it.
+    pub fn next_token(&self) -> Token {
+        self.nodes.vacant_token()
+    }
+
+    pub fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
+    }
+
+    /// Adds a node whose connection is registered under [`SourceLoop::next_token`].
+    pub fn add(&mut self, node: SourceNode) -> Token {
+        self.nodes.insert(node)
+    }
+
+    /// Runs until every key is handed over and acknowledged, the target goes
+    /// away, or a stop.
+    pub fn run(mut self) -> Result<(), Error> {
+        let mut events = Events::with_capacity(64);
+        loop {
+            if self.control.stopped() || self.control.finished() {
+                return Ok(());
+            }
+            self.follow_epoch();
+            if let Some(batch) = self.held.take() {
+                if !self.send(batch)? {
+                    return Ok(());
+                }
+            }
+            let mut busy = false;
+            for token in self.nodes.tokens() {
+                busy |= self.drive(token)?;
+            }
+            let all_done = self.nodes.iter().all(|n| n.scan.is_done());
+            if self.held.is_none() && !self.batch.is_empty() && (all_done || self.idle()) {
+                // Nothing in flight: hand over what we have rather than wait.
+                let batch = self.take_batch();
+                if !self.send(batch)? {
+                    return Ok(());
+                }
+            }
+            if all_done
+                && self.held.is_none()
+                && self.batch.is_empty()
+                && self.completed != Some(self.epoch)
+            {
+                self.tx.complete(self.epoch);
+                self.completed = Some(self.epoch);
+            }
+            let timeout = if busy {
+                Duration::ZERO
+            } else {
+                self.wait_time()
+            };
+            poll_once(&mut self.poll, &mut events, timeout)?;
+            for event in events.iter() {
+                if event.token() == WAKER {
+                    continue;
+                }
+                if let Some(node) = self.nodes.get_mut(event.token()) {
+                    node.link.conn.on_event(event);
+                }
+            }
+        }
+    }
+
+    /// One node's turn: reconnect if down, read replies, issue commands,
+    /// write. `Ok(true)` when it could make progress without waiting.
+    fn drive(&mut self, token: Token) -> Result<bool, Error> {
+        let registry = self.poll.registry();
+        let Some(node) = self.nodes.get_mut(token) else {
+            return Ok(false);
+        };
+        let event = node.link.tick(registry, &self.stats)?;
+        match event {
+            LinkEvent::Steady | LinkEvent::Reconnected => {}
+            LinkEvent::Restarted(info) => {
+                self.stats.notice(format!(
+                    "source {}: the server restarted (run_id changed): its SCAN cursor means \
+                     nothing now, so the copy starts over",
+                    node.link.conn.name()
+                ));
+                node.scan.on_lost();
+                let epoch = self.control.start_over(&self.stats);
+                self.stats
+                    .total
+                    .store(info.dbsize, std::sync::atomic::Ordering::Relaxed);
+                self.restart_all(epoch);
+                return Ok(true);
+            }
+        }
+        let Some(node) = self.nodes.get_mut(token) else {
+            return Ok(false);
+        };
+        if node.link.is_down() {
+            return Ok(false);
+        }
+        let result = step(
+            node,
+            &mut self.batch,
+            self.held.is_some(),
+            self.pacer.as_mut(),
+        );
+        let node = self.nodes.get_mut(token).expect("the node was just driven");
+        match result {
+            Ok(busy) => {
+                node.link.check_silence(self.poll.registry(), &self.stats)?;
+                if node.link.is_down() {
+                    node.scan.on_lost();
+                }
+                if self.batch_is_full() && self.held.is_none() {
+                    let batch = self.take_batch();
+                    if !self.send(batch)? {
+                        self.control.stop();
+                    }
+                }
+                Ok(busy)
+            }
+            Err(e) => {
+                node.link.lose(e, self.poll.registry(), &self.stats)?;
+                node.scan.on_lost();
+                Ok(false)
+            }
+        }
+    }
+
+    /// The copy epoch moved (the target restarted): start every scan over.
+    fn follow_epoch(&mut self) {
+        let epoch = self.control.epoch();
+        if epoch != self.epoch {
+            self.restart_all(epoch);
+        }
+    }
+
+    fn restart_all(&mut self, epoch: u16) {
+        self.epoch = epoch;
+        self.batch = Batch::with_capacity(BATCH_ITEMS);
+        // A held batch of the old epoch is dropped unsent: its budget was
+        // never taken.
+        self.held = None;
+        for node in self.nodes.iter_mut() {
+            self.ledger
+                .restart(node.index, epoch, &node.link.info.run_id);
+            node.scan.restart(epoch, node.link.info.dbsize);
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.nodes
+            .iter()
+            .all(|n| n.scan.is_waiting() || n.link.is_down())
+    }
+
+    /// How long to sleep: until the next link deadline or pacer slot, at
+    /// most [`IDLE_POLL`].
+    fn wait_time(&mut self) -> Duration {
+        let now = Instant::now();
+        let mut wait = IDLE_POLL;
+        for node in self.nodes.iter() {
+            if let Some(at) = node.link.deadline() {
+                wait = wait.min(at.saturating_duration_since(now));
+            }
+        }
+        let want_keys = self.held.is_none() && self.nodes.iter().any(|n| n.scan.has_keys());
+        if let (Some(p), true) = (&mut self.pacer, want_keys) {
+            wait = wait.min(p.wait(now));
+        }
+        wait
+    }
+
+    fn batch_is_full(&self) -> bool {
+        self.batch.len() >= BATCH_ITEMS || self.batch.bytes >= BATCH_BYTES
+    }
+
+    fn take_batch(&mut self) -> Batch {
+        std::mem::replace(&mut self.batch, Batch::with_capacity(BATCH_ITEMS))
+    }
+
+    /// Hands a batch to the target: `Ok(false)` when the target is gone.
+    fn send(&mut self, batch: Batch) -> Result<bool, Error> {
+        match self.tx.try_send(batch) {
+            Ok(()) => Ok(true),
+            Err(SendError::Full(batch)) => {
+                self.held = Some(batch);
+                Ok(true)
+            }
+            Err(SendError::Disconnected) => Ok(false),
+        }
+    }
+}
+
+/// Reads what a ready node's server sent, issues what its windows allow and
+/// writes it; `Ok(true)` when there is more to do at once.
+fn step(
+    node: &mut SourceNode,
+    batch: &mut Batch,
+    held: bool,
+    pacer: Option<&mut Pacer>,
+) -> Result<bool, Error> {
+    let conn = &mut node.link.conn;
+    if !held {
+        let mut read = 0;
+        while let Some(incoming) = conn.next_incoming()? {
+            node.scan.on_reply(incoming, batch)?;
+            read += 1;
+            if batch.len() >= BATCH_ITEMS || batch.bytes >= BATCH_BYTES || read >= 4 * BATCH_ITEMS {
+                break;
+            }
+        }
+        node.scan.settle();
+        let owed = node.scan.issue(conn.out(), pacer);
+        conn.owe(owed);
+    }
+    conn.flush()?;
+    Ok((!held && conn.may_read()) || conn.may_write() || batch.len() >= BATCH_ITEMS)
+}

@@ -1,0 +1,13 @@
+//! Talking to servers: sockets, the connection state machine, and the start-up
+//! handshake that every connection (first or reconnected) goes through.
+//!
+//! Nothing here knows what a migration is: the engine's roles decide which
+//! commands to send once a connection is ready and what the replies mean.
+
+pub mod conn;
+pub mod handshake;
+pub mod info;
+pub mod socket;
+
+pub use conn::{Conn, Incoming};
+pub use info::{ServerInfo, Version};

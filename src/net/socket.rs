@@ -1,0 +1,158 @@
+//! Sockets: resolving, connecting and configuring them, and the one transport
+//! type the rest of the tool reads and writes. The only module that knows
+//! socket2.
+//!
+//! Every connect is non-blocking from the first syscall: a TCP socket is built
+//! with socket2 (non-blocking, `TCP_NODELAY`, keepalive, large buffers), its
+//! `connect` returns `EINPROGRESS`, and completion is seen by the loop as
+//! writability followed by [`Stream::connect_result`]. So no start-up step and
+//! no reconnect ever blocks a loop, and every one of them has a deadline.
+//! [`Stream`] is an enum so a TLS variant can sit beside TCP and Unix.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+
+/// Kernel socket buffers: large enough that one pipelined window of commands
+/// or replies fits without a round trip per few KiB.
+const SOCKET_BUFFER: usize = 1024 * 1024;
+
+/// A non-blocking socket, connected or connecting, registered with a mio loop.
+#[derive(Debug)]
+pub enum Stream {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+/// `EINPROGRESS`: a non-blocking connect has started.
+const EINPROGRESS: i32 = 115;
+
+/// Starts a non-blocking TCP connect to `addr`.
+pub fn connect_tcp(addr: SocketAddr) -> io::Result<Stream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.set_keepalive(true)?;
+    let keepalive = TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10));
+    socket.set_tcp_keepalive(&keepalive)?;
+    // Best effort: the kernel may clamp these, and a smaller buffer still works.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) || would_block(&e) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(Stream::Tcp(mio::net::TcpStream::from_std(socket.into())))
+}
+
+/// Starts a non-blocking connect to a Unix socket.
+pub fn connect_unix(path: &std::path::Path) -> io::Result<Stream> {
+    mio::net::UnixStream::connect(path).map(Stream::Unix)
+}
+
+impl Stream {
+    /// After the socket turned writable: `Ok(true)` when the connect is done,
+    /// `Ok(false)` when it is still in progress (a spurious event), or the
+    /// connect's error (mio's contract: `take_error`, then `peer_addr`).
+    pub fn connect_result(&self) -> io::Result<bool> {
+        let (error, peer) = match self {
+            Stream::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
+            Stream::Unix(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
+        };
+        if let Some(e) = error {
+            return Err(e);
+        }
+        match peer {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Shuts the write half, telling the server no more commands come.
+    pub fn shutdown_write(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => SockRef::from(s).shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Source for Stream {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(registry, token, interests),
+            Stream::Unix(s) => s.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(registry, token, interests),
+            Stream::Unix(s) => s.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(registry),
+            Stream::Unix(s) => s.deregister(registry),
+        }
+    }
+}
+
+/// `WouldBlock`: the socket has nothing more for now; wait for an event.
+pub fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// `Interrupted`: a signal arrived mid-syscall; retry.
+pub fn interrupted(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted
+}
