@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::cli::Args;
 use crate::dump::Format;
@@ -17,6 +18,43 @@ pub const DEFAULT_SCAN_COUNT: u32 = 1000;
 /// expiry reads. Measured on 1M small keys (BENCHMARKS.md): 1024 left the
 /// source idle 13% of the time, 4096 about 5%; deeper gained nothing.
 pub const DEFAULT_PIPELINE: u32 = 4096;
+
+/// Largest `--scan-count`: far past any useful page (Redis itself does about
+/// COUNT units of work per call, so a bigger hint only stalls the source).
+pub const MAX_SCAN_COUNT: u32 = 1_000_000;
+/// Largest `--pipeline`: 250 times the default, about what one connection's
+/// buffers can hold before memory, not latency, is the limit.
+pub const MAX_PIPELINE: u32 = 1_000_000;
+/// Default `--timeout`: how long a silent or lost server is waited for.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Shortest `--timeout`: 1 ms; a shorter one would round to no wait at all.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+/// Longest `--timeout`: one day. Longer is a typo, not a plan.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// `--timeout SECONDS` as a duration; the error is a phrase to follow the
+/// option's name.
+pub fn timeout_from_secs(secs: f64) -> Result<Duration, String> {
+    if secs.is_nan() {
+        return Err("NaN is not a number of seconds".into());
+    }
+    if secs <= 0.0 {
+        return Err("must be greater than 0".into());
+    }
+    if secs < MIN_TIMEOUT.as_secs_f64() {
+        return Err(format!(
+            "must be at least {} (one millisecond)",
+            MIN_TIMEOUT.as_secs_f64()
+        ));
+    }
+    if secs > MAX_TIMEOUT.as_secs_f64() {
+        return Err(format!(
+            "must be at most {} seconds (one day)",
+            MAX_TIMEOUT.as_secs()
+        ));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
 
 /// Where a server listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +122,10 @@ pub struct Config {
     pub scan_count: u32,
     pub pipeline: u32,
     pub rate: Option<u64>,
+    /// How long a silent or lost server is waited for (`--timeout`).
+    pub timeout: Duration,
+    /// Where the source's SCAN progress is recorded (`--checkpoint`).
+    pub checkpoint: Option<PathBuf>,
     pub format: Format,
 }
 
@@ -137,6 +179,17 @@ impl Config {
                 "--no-replace applies only when -to is a server".into(),
             ));
         }
+        if args.checkpoint.is_some() && !matches!(source, Endpoint::Server(_)) {
+            return Err(Error::Usage(
+                "--checkpoint records a server source's SCAN progress; -from is a dump file".into(),
+            ));
+        }
+        let timeout = match args.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(secs) => {
+                timeout_from_secs(secs).map_err(|e| Error::Usage(format!("--timeout: {e}")))?
+            }
+        };
         if args.rate.is_some() && !matches!(source, Endpoint::Server(_)) {
             return Err(Error::Usage(
                 "--rate paces reads from a source server; -from is a dump file".into(),
@@ -161,6 +214,8 @@ impl Config {
             scan_count: args.scan_count.unwrap_or(DEFAULT_SCAN_COUNT),
             pipeline: args.pipeline.unwrap_or(DEFAULT_PIPELINE),
             rate: args.rate,
+            timeout,
+            checkpoint: args.checkpoint,
             format: args.format.unwrap_or_default(),
         })
     }
@@ -491,11 +546,47 @@ mod tests {
         let mut a = args("redis://a", "out.rump");
         a.no_replace = true;
         assert!(usage(a).contains("--no-replace"));
+        let mut a = args("backup.rump", "redis://b");
+        a.checkpoint = Some("ck".into());
+        assert_eq!(
+            usage(a),
+            "--checkpoint records a server source's SCAN progress; -from is a dump file"
+        );
+        let mut a = args("-", "redis://b");
+        a.checkpoint = Some("ck".into());
+        assert!(usage(a).contains("--checkpoint"));
+        let mut a = args("redis://a", "redis://b");
+        a.timeout = Some(0.0);
+        assert!(usage(a).starts_with("--timeout: "));
         let c = Config::from_args(args("redis://a", "redis://b"), none).unwrap();
         assert!(c.copy_ttl && c.replace);
         assert_eq!(
             (c.scan_count, c.pipeline),
             (DEFAULT_SCAN_COUNT, DEFAULT_PIPELINE)
         );
+        assert_eq!((c.timeout, c.checkpoint), (DEFAULT_TIMEOUT, None));
+    }
+
+    #[test]
+    fn timeout_and_checkpoint() {
+        let mut a = args("redis://a", "out.rump");
+        a.timeout = Some(0.5);
+        a.checkpoint = Some("run.ckpt".into());
+        let c = Config::from_args(a, |_| None).unwrap();
+        assert_eq!(c.timeout, Duration::from_millis(500));
+        assert_eq!(c.checkpoint, Some(PathBuf::from("run.ckpt")));
+    }
+
+    #[test]
+    fn timeout_limits() {
+        assert_eq!(timeout_from_secs(0.001), Ok(MIN_TIMEOUT));
+        assert!(timeout_from_secs(0.000_999).is_err());
+        assert_eq!(timeout_from_secs(86_400.0), Ok(MAX_TIMEOUT));
+        assert!(timeout_from_secs(86_400.001).is_err());
+        assert!(timeout_from_secs(86_401.0).is_err());
+        for bad in [0.0, -0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(timeout_from_secs(bad).is_err(), "{bad}");
+        }
+        assert_eq!(timeout_from_secs(30.0), Ok(DEFAULT_TIMEOUT));
     }
 }
