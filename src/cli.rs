@@ -266,6 +266,29 @@ fn seconds(flag: &str, value: OsString) -> Result<f64, lexopt::Error> {
     Ok(secs)
 }
 
+/// The `-from`/`-to` values of a command line, in every spelling, as text,
+/// whether or not the rest of it parses: `secrets` reads their passwords
+/// before anything can fail and print.
+pub fn raw_endpoints(args: &[OsString]) -> Vec<String> {
+    let normalized = normalize(args.iter().cloned());
+    let mut out = Vec::new();
+    let mut iter = normalized.iter();
+    while let Some(arg) = iter.next() {
+        let text = arg.to_string_lossy();
+        if text == "--from" || text == "--to" {
+            if let Some(value) = iter.next() {
+                out.push(value.to_string_lossy().into_owned());
+            }
+        } else if let Some(value) = text
+            .strip_prefix("--from=")
+            .or_else(|| text.strip_prefix("--to="))
+        {
+            out.push(value.to_string());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +437,17 @@ mod tests {
         assert_eq!(a.checkpoint, Some(PathBuf::from(raw)));
         assert!(parse_err(&["--checkpoint", ""]).starts_with("--checkpoint: "));
         assert!(parse_err(&["--checkpoint"]).contains("--checkpoint"));
+    }
+
+    #[test]
+    fn raw_endpoints_in_every_spelling() {
+        let args: Vec<OsString> = [
+            "-from", "a", "--to=b", "-to=c", "--from", "d", "-silent", "--to",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(raw_endpoints(&args), ["a", "b", "c", "d"]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::cli::Args;
 use crate::dump::Format;
 use crate::error::Error;
+use crate::secrets::Secrets;
 
 /// Default SCAN COUNT hint: large enough to amortise a round trip, small enough
 /// that one SCAN does not stall a busy server for long.
@@ -18,7 +19,6 @@ pub const DEFAULT_SCAN_COUNT: u32 = 1000;
 /// expiry reads. Measured on 1M small keys (BENCHMARKS.md): 1024 left the
 /// source idle 13% of the time, 4096 about 5%; deeper gained nothing.
 pub const DEFAULT_PIPELINE: u32 = 4096;
-
 /// Largest `--scan-count`: far past any useful page (Redis itself does about
 /// COUNT units of work per call, so a bigger hint only stalls the source).
 pub const MAX_SCAN_COUNT: u32 = 1_000_000;
@@ -221,8 +221,13 @@ impl Config {
     }
 }
 
+/// The URI schemes rump reads, as written before `://`.
+const SCHEMES: [&str; 3] = ["redis", "rediss", "unix"];
+
 /// Parses one endpoint as the contract describes; the error is a phrase to
-/// follow the flag name.
+/// follow the flag name, and never holds the endpoint's password, however
+/// malformed the text (messages quote only what follows the userinfo, and
+/// are masked again here in case one ever does not).
 ///
 /// ```
 /// use rump::config::{parse_endpoint, Endpoint, ServerAddr};
@@ -237,49 +242,80 @@ impl Config {
 /// assert!(parse_endpoint("redis://host:0").is_err());
 /// ```
 pub fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
+    parse_any(text).map_err(|e| masked(text, &e))
+}
+
+fn parse_any(text: &str) -> Result<Endpoint, String> {
     if text == "-" {
         return Ok(Endpoint::Stdio);
-    }
-    if let Some(rest) = text.strip_prefix("redis://") {
-        return parse_server(rest, false).map(Endpoint::Server);
-    }
-    if let Some(rest) = text.strip_prefix("rediss://") {
-        return parse_server(rest, true).map(Endpoint::Server);
-    }
-    if let Some(rest) = text.strip_prefix("unix://") {
-        return parse_unix(rest).map(Endpoint::Server);
-    }
-    if let Some((scheme, _)) = text.split_once("://") {
-        return Err(format!(
-            "unknown scheme {scheme:?} in {:?} (use redis://, rediss://, unix:// or a file path)",
-            redact(text)
-        ));
     }
     if text.is_empty() {
         return Err("empty endpoint".into());
     }
+    if let Some((scheme, rest)) = text.split_once("://") {
+        return match scheme {
+            "redis" => parse_server(rest, false).map(Endpoint::Server),
+            "rediss" => parse_server(rest, true).map(Endpoint::Server),
+            "unix" => parse_unix(rest).map(Endpoint::Server),
+            _ => Err(unknown_scheme(scheme)),
+        };
+    }
     Ok(Endpoint::File(PathBuf::from(text)))
 }
 
-/// The URI with any password replaced by `***`, for error messages.
-fn redact(text: &str) -> String {
-    match (text.find("://"), text.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match text[s + 3..at].find(':') {
-            Some(colon) => format!("{}:***{}", &text[..s + 3 + colon], &text[at..]),
-            None => text.to_string(),
+/// The password part of an endpoint as typed, if it has one: what follows
+/// the first ':' of the userinfo, which ends at the last '@'. Works on any
+/// text, valid or not (no scheme, a mistyped one, `redis:/` with one slash),
+/// so that the password can be masked before and whatever the parse.
+pub fn raw_password(text: &str) -> Option<&str> {
+    let rest = match text.split_once("://") {
+        Some((scheme, rest)) if is_scheme(scheme) => rest,
+        Some(_) => text,
+        None => match text.split_once(':') {
+            Some((scheme, rest)) if SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(scheme)) => {
+                rest.trim_start_matches('/')
+            }
+            _ => text,
         },
-        _ => text.to_string(),
+    };
+    let at = rest.rfind('@')?;
+    let (_, password) = rest[..at].split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// `message` with the password of `endpoint` (raw and decoded) masked.
+fn masked(endpoint: &str, message: &str) -> String {
+    let mut secrets = Secrets::new();
+    secrets.add_endpoint(endpoint);
+    secrets.redact(message).into_owned()
+}
+
+/// RFC 3986 scheme syntax: a letter, then letters, digits, `+`, `-`, `.`.
+fn is_scheme(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+fn unknown_scheme(scheme: &str) -> String {
+    const USE: &str = "use redis://, rediss://, unix:// or a file path";
+    if !is_scheme(scheme) {
+        return format!("malformed URI scheme ({USE})");
     }
+    format!("unknown scheme {scheme:?} ({USE})")
 }
 
 fn parse_server(rest: &str, tls: bool) -> Result<ServerEndpoint, String> {
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (rest, ""),
+    // A db path never holds '@', so the userinfo ends at the last one, even
+    // when a password holds a literal '/' (or '@', '?', '#').
+    let (userinfo, hostpath) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
     };
-    let (userinfo, hostport) = match authority.rfind('@') {
-        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
-        None => (None, authority),
+    let (authority, path) = match hostpath.split_once('/') {
+        Some((authority, path)) => (authority, path),
+        None => (hostpath, ""),
     };
     let (user, password) = match userinfo {
         None => (None, None),
@@ -296,7 +332,7 @@ fn parse_server(rest: &str, tls: bool) -> Result<ServerEndpoint, String> {
             ((!user.is_empty()).then_some(user), pass)
         }
     };
-    let (host, port) = parse_hostport(hostport)?;
+    let (host, port) = parse_hostport(authority)?;
     let db = parse_db(path)?;
     Ok(ServerEndpoint {
         addr: ServerAddr::Tcp { host, port },
@@ -353,6 +389,12 @@ fn parse_unix(rest: &str) -> Result<ServerEndpoint, String> {
         None => (rest, None),
     };
     if !path.starts_with('/') {
+        if path.contains('@') {
+            // Quoting the path would show the password.
+            return Err("a unix:// endpoint takes no user or password in the URI \
+                 (use RUMP_FROM_PASSWORD or RUMP_TO_PASSWORD)"
+                .into());
+        }
         return Err(format!(
             "unix socket path {path:?} must be absolute (unix:///path/to/redis.sock)"
         ));
@@ -362,7 +404,13 @@ fn parse_unix(rest: &str) -> Result<ServerEndpoint, String> {
         for pair in query.split('&') {
             match pair.split_once('=') {
                 Some(("db", n)) => db = parse_db(n)?,
-                _ => {
+                // The name only: a value may be a password put there.
+                Some((name, _)) => {
+                    return Err(format!(
+                        "unknown parameter {name:?} (only db=N is understood)"
+                    ))
+                }
+                None => {
                     return Err(format!(
                         "unknown parameter {pair:?} (only db=N is understood)"
                     ))
@@ -379,15 +427,18 @@ fn parse_unix(rest: &str) -> Result<ServerEndpoint, String> {
     })
 }
 
-/// RFC 3986 percent-decoding; the result may be any bytes.
-fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
+/// RFC 3986 percent-decoding; the result may be any bytes. The error never
+/// quotes the text, which may be a password.
+pub fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
+            // Two hex digits exactly: from_str_radix alone would take "%+1".
             let hex = bytes
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or("invalid percent-encoding (expected %XX with two hex digits)")?;
@@ -468,7 +519,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_uris_are_refused_without_leaking_the_password() {
+    fn malformed_uris_are_refused() {
         for (text, needle) in [
             ("redis://h:0", "invalid port"),
             ("redis://h:99999", "invalid port"),
@@ -477,11 +528,89 @@ mod tests {
             ("redis://", "missing host"),
             ("redis://[::1", "unclosed"),
             ("redis://:%zz@h", "percent"),
-            ("http://u:hunter2@h", "unknown scheme"),
+            ("redis://:%+1@h", "percent"),
+            ("http://u:hunter2@h", "unknown scheme \"http\""),
+            ("unix:///s.sock?pass=x", "unknown parameter \"pass\""),
         ] {
             let e = parse_endpoint(text).expect_err(text);
             assert!(e.contains(needle), "{text}: {e}");
-            assert!(!e.contains("hunter2"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_password_may_hold_a_slash() {
+        // The userinfo ends at the last '@', not at the first '/'.
+        let s = server("redis://admin:Sup3r/Secr3t@host:6379/2");
+        assert_eq!(s.user.as_deref(), Some(&b"admin"[..]));
+        assert_eq!(s.password.as_deref(), Some(&b"Sup3r/Secr3t"[..]));
+        assert_eq!(s.to_string(), "host:6379/2");
+        let s = server("redis://:a/b@c/d:e@[::1]:7000/3");
+        assert_eq!(s.password.as_deref(), Some(&b"a/b@c/d:e"[..]));
+        assert_eq!(s.to_string(), "[::1]:7000/3");
+        let s = server("redis://:p?#x@host");
+        assert_eq!(s.password.as_deref(), Some(&b"p?#x"[..]));
+        // A db path never holds '@', and a host without userinfo is as before.
+        assert_eq!(server("redis://host/5").db, 5);
+    }
+
+    /// Every parse error of a URI that holds a password, however malformed,
+    /// leaves the password out: raw as typed and percent-decoded.
+    #[test]
+    fn no_parse_error_holds_the_password() {
+        for (text, password) in [
+            ("redis://:Pw1q%2Fz@h:0", "Pw1q%2Fz"),
+            ("redis://:Pw2q/z@h:99999/2", "Pw2q/z"),
+            ("redis://:Pw3q/z@h:x", "Pw3q/z"),
+            ("redis://u:Pw4q@h/abc", "Pw4q"),
+            ("redis://u:Pw5q@h:6379/99999999999", "Pw5q"),
+            ("redis://:Pw6q@", "Pw6q"),
+            ("redis://:Pw7q@:6379", "Pw7q"),
+            ("redis://:Pw8q@[::1", "Pw8q"),
+            ("redis://:Pw9q@[::1]x", "Pw9q"),
+            ("redis://:Pw10q@[zz:6379", "Pw10q"),
+            ("redis://:Pw11q%zz@h", "Pw11q%zz"),
+            ("redis://:Pw12q%4@h", "Pw12q%4"),
+            ("redis://us%zzer:Pw13q@h", "Pw13q"),
+            ("redis://:Pw14q:with:colons@h:bad", "Pw14q:with:colons"),
+            ("redis://:Pw15q@ab@c/d@h:0", "Pw15q@ab@c/d"),
+            ("rediss://:Pw16q%2F%40@h/x", "Pw16q%2F%40"),
+            ("http://user:Pw17q@h", "Pw17q"),
+            ("reddis://:Pw18q@h", "Pw18q"),
+            ("x:Pw19q@redis://h", "Pw19q"),
+            ("red is://:Pw20q@h", "Pw20q"),
+            ("unix://:Pw21q@/tmp/redis.sock", "Pw21q"),
+            ("unix:///tmp/r.sock?password=Pw22q", "Pw22q"),
+            ("unix:///tmp/r.sock?db=1&auth=Pw23q", "Pw23q"),
+            ("redis://:Pw29q\u{e9}%C3%A9@h:0", "Pw29q\u{e9}%C3%A9"),
+        ] {
+            let e = parse_endpoint(text).expect_err(text);
+            assert!(!e.contains(password), "{text}: {e}");
+            if let Ok(decoded) = percent_decode(password) {
+                let decoded = String::from_utf8_lossy(&decoded);
+                assert!(!e.contains(&*decoded), "{text}: {e}");
+            }
+            // Nor any long-enough piece of it that a message might quote.
+            assert!(!e.contains(&password[..4]), "{text}: {e}");
+            assert!(!e.contains('\n') && !e.ends_with('.'), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn raw_passwords() {
+        for (text, password) in [
+            ("redis://:pw@h", Some("pw")),
+            ("redis://u:p/w@h/0", Some("p/w")),
+            ("redis://u@h", None),
+            ("redis://h:6379", None),
+            ("redis://:@h", None),
+            ("redis:/:pw@h", Some("pw")),
+            ("REDIS:u:pw@h", Some("pw")),
+            (":pw@h:1", Some("pw")),
+            ("x:pw@bad://h", Some("pw")),
+            ("redis://:a://b@h", Some("a://b")),
+            ("backup.rump", None),
+        ] {
+            assert_eq!(raw_password(text), password, "{text}");
         }
     }
 

@@ -19,6 +19,7 @@ pub mod file;
 pub mod net;
 pub mod pipe;
 pub mod progress;
+pub mod secrets;
 pub mod session;
 pub mod source;
 pub mod target;

@@ -169,3 +169,21 @@ fn timeout_checkpoint_and_module_types_are_accepted() {
     run.success();
     assert_eq!(run.json_field("scanned"), 0.0);
 }
+
+/// A password with a literal '/' in the URI authenticates (it used to be cut
+/// at the '/' and reported as a bad port, with the password in the message).
+#[test]
+fn a_password_with_a_slash_authenticates() {
+    let server = crate::util::Server::start_with(
+        crate::util::Flavor::Redis,
+        &["--requirepass", "Sup3r/Secr3t"],
+    );
+    let mut c = server.client();
+    c.ok(&["AUTH", "Sup3r/Secr3t"]);
+    c.ok(&["SET", "k", "v"]);
+    let url = format!("redis://default:Sup3r/Secr3t@127.0.0.1:{}", server.port);
+    let run = rump(&["-from", &url, "-to", &format!("{url}/1"), "--json"]);
+    run.success();
+    assert_eq!(run.json_field("copied"), 1.0);
+    assert!(!run.stderr.contains("Secr3t"), "{}", run.stderr);
+}
