@@ -37,7 +37,8 @@ OPTIONS:
     --no-ttl                 do not copy TTLs (restored keys never expire)
     --no-replace             keep keys that already exist on the target (counted as skipped)
     --match PATTERN          only keys matching the glob (SCAN MATCH)
-    --type TYPE              only keys of this type: string, list, set, zset, hash, stream, ...
+    --type TYPE              only keys of this type: string, list, set, zset, hash, stream,
+                             or a module's 9-character type name (ReJSON-RL, ...)
     --scan-count N           SCAN COUNT hint (default 1000, at most 1000000)
     --pipeline N             most commands in flight on one connection (default 4096, at most 1000000)
     --rate N                 at most N keys per second, evenly spread
@@ -196,7 +197,7 @@ fn parse(args: Vec<OsString>) -> Result<Args, lexopt::Error> {
                 use std::os::unix::ffi::OsStringExt;
                 args_out.match_pattern = Some(parser.value()?.into_vec());
             }
-            Long("type") => args_out.key_type = Some(parser.value()?.string()?),
+            Long("type") => args_out.key_type = Some(key_type(parser.value()?.string()?)?),
             Long("scan-count") => {
                 args_out.scan_count = Some(count("--scan-count", parser.value()?, MAX_SCAN_COUNT)?);
             }
@@ -264,6 +265,91 @@ fn seconds(flag: &str, value: OsString) -> Result<f64, lexopt::Error> {
         .ok_or_else(not_seconds)?;
     timeout_from_secs(secs).map_err(|e| format!("{flag}: {e}"))?;
     Ok(secs)
+}
+
+/// The key types every server knows, as `TYPE` and `SCAN … TYPE` name them.
+pub const CORE_TYPES: [&str; 6] = ["string", "list", "set", "zset", "hash", "stream"];
+
+/// Length of every module type name: Redis requires exactly 9 characters
+/// (`RedisModule_CreateDataType`), from `A-Z a-z 0-9 - _`.
+pub const MODULE_TYPE_NAME_LEN: usize = 9;
+
+/// Names people write for a type that `TYPE` spells otherwise.
+const TYPE_ALIASES: &[(&str, &str)] = &[
+    ("sortedset", "zset"),
+    ("sorted_set", "zset"),
+    ("sorted-set", "zset"),
+    ("str", "string"),
+    ("hyperloglog", "string"),
+    ("hll", "string"),
+    ("json", "ReJSON-RL"),
+    ("rejson", "ReJSON-RL"),
+];
+
+/// Checks `--type`: a core type (in any case, returned in lowercase) or a
+/// module type name; anything else would silently match no key, so it is a
+/// usage error, with the closest name when it is a near miss.
+fn key_type(text: String) -> Result<String, lexopt::Error> {
+    let lower = text.to_ascii_lowercase();
+    if CORE_TYPES.contains(&lower.as_str()) {
+        return Ok(lower);
+    }
+    let alias = TYPE_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == lower)
+        .map(|(_, name)| *name);
+    let is_module_name = text.len() == MODULE_TYPE_NAME_LEN
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if alias.is_none() && is_module_name {
+        return Ok(text);
+    }
+    let hint = match alias.or_else(|| closest(&lower, &CORE_TYPES)) {
+        Some(name) => format!(" (did you mean {name}?)"),
+        None => String::new(),
+    };
+    Err(format!(
+        "--type: unknown type {text:?}{hint}; the types are {}, or a module's \
+         {MODULE_TYPE_NAME_LEN}-character type name such as ReJSON-RL",
+        CORE_TYPES.join(", ")
+    )
+    .into())
+}
+
+/// Most edits (insertions, deletions, substitutions) between a word and the
+/// choice [`closest`] suggests for it.
+pub const MAX_SUGGESTION_DISTANCE: usize = 2;
+
+/// The choice nearest to `word` when it is a near miss (at most
+/// [`MAX_SUGGESTION_DISTANCE`] edits, and fewer edits than `word` has
+/// characters, so that `x` is not "close" to `set`); the first on a tie.
+pub(crate) fn closest<'a>(word: &str, choices: &[&'a str]) -> Option<&'a str> {
+    let limit = MAX_SUGGESTION_DISTANCE.min(word.chars().count().saturating_sub(1));
+    choices
+        .iter()
+        .map(|choice| (edit_distance(word, choice), *choice))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, choice)| choice)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// The `-from`/`-to` values of a command line, in every spelling, as text,
@@ -437,6 +523,64 @@ mod tests {
         assert_eq!(a.checkpoint, Some(PathBuf::from(raw)));
         assert!(parse_err(&["--checkpoint", ""]).starts_with("--checkpoint: "));
         assert!(parse_err(&["--checkpoint"]).contains("--checkpoint"));
+    }
+
+    #[test]
+    fn key_types() {
+        for t in CORE_TYPES {
+            assert_eq!(parse_ok(&["--type", t]).key_type.as_deref(), Some(t));
+        }
+        assert_eq!(
+            parse_ok(&["--type", "ZSet"]).key_type.as_deref(),
+            Some("zset")
+        );
+        // Module types: exactly MODULE_TYPE_NAME_LEN characters, kept as typed.
+        for t in ["ReJSON-RL", "MBbloom--", "TSDB-TYPE", "graphdata"] {
+            assert_eq!(parse_ok(&["--type", t]).key_type.as_deref(), Some(t));
+        }
+        assert!(parse_err(&["--type", "ReJSON-R"]).contains("unknown type"));
+        assert!(parse_err(&["--type", "ReJSON-RLX"]).contains("unknown type"));
+        assert!(parse_err(&["--type", "ReJSON.RL"]).contains("unknown type"));
+        for (bad, near) in [
+            ("strng", Some("string")),
+            ("lists", Some("list")),
+            ("hsah", Some("hash")),
+            ("sorted-set", Some("zset")),
+            ("sorted_set", Some("zset")),
+            ("sortedset", Some("zset")),
+            ("SortedSet", Some("zset")),
+            ("str", Some("string")),
+            ("json", Some("ReJSON-RL")),
+            ("x", None),
+            ("document", None),
+            ("", None),
+        ] {
+            let e = parse_err(&["--type", bad]);
+            assert!(
+                e.starts_with(&format!("--type: unknown type {bad:?}")),
+                "{e}"
+            );
+            assert!(e.contains("string, list, set, zset, hash, stream"), "{e}");
+            match near {
+                Some(n) => assert!(e.contains(&format!("(did you mean {n}?)")), "{e}"),
+                None => assert!(!e.contains("did you mean"), "{e}"),
+            }
+            assert!(!e.contains('\n') && !e.ends_with('.'), "{e}");
+        }
+    }
+
+    #[test]
+    fn suggestions_are_near_misses_only() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("zset", "zset"), 0);
+        assert_eq!(closest("strng", &CORE_TYPES), Some("string"));
+        // At the limit and one past it.
+        assert_eq!(closest("strxyg", &CORE_TYPES), Some("string"));
+        assert_eq!(closest("stxyzg", &CORE_TYPES), None);
+        // A word is never close to something it shares nothing with.
+        assert_eq!(closest("x", &CORE_TYPES), None);
+        assert_eq!(closest("se", &CORE_TYPES), Some("set"));
     }
 
     #[test]

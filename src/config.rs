@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::Args;
+use crate::cli::{closest, Args};
 use crate::dump::Format;
 use crate::error::Error;
 use crate::secrets::Secrets;
@@ -221,7 +221,7 @@ impl Config {
     }
 }
 
-/// The URI schemes rump reads, as written before `://`.
+/// The URI schemes rump reads, as written before `://` (in any case).
 const SCHEMES: [&str; 3] = ["redis", "rediss", "unix"];
 
 /// Parses one endpoint as the contract describes; the error is a phrase to
@@ -240,6 +240,7 @@ const SCHEMES: [&str; 3] = ["redis", "rediss", "unix"];
 /// assert_eq!(server.to_string(), "cache.example:6380/2"); // never the password
 /// assert_eq!(parse_endpoint("-"), Ok(Endpoint::Stdio));
 /// assert!(parse_endpoint("redis://host:0").is_err());
+/// assert!(parse_endpoint("localhost:6379").unwrap_err().contains("redis://localhost:6379"));
 /// ```
 pub fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
     parse_any(text).map_err(|e| masked(text, &e))
@@ -253,12 +254,18 @@ fn parse_any(text: &str) -> Result<Endpoint, String> {
         return Err("empty endpoint".into());
     }
     if let Some((scheme, rest)) = text.split_once("://") {
-        return match scheme {
+        return match scheme.to_ascii_lowercase().as_str() {
             "redis" => parse_server(rest, false).map(Endpoint::Server),
             "rediss" => parse_server(rest, true).map(Endpoint::Server),
             "unix" => parse_unix(rest).map(Endpoint::Server),
             _ => Err(unknown_scheme(scheme)),
         };
+    }
+    if let Some(hint) = server_address_hint(text) {
+        return Err(hint);
+    }
+    if let Some(hint) = missing_slashes_hint(text) {
+        return Err(hint);
     }
     Ok(Endpoint::File(PathBuf::from(text)))
 }
@@ -303,7 +310,75 @@ fn unknown_scheme(scheme: &str) -> String {
     if !is_scheme(scheme) {
         return format!("malformed URI scheme ({USE})");
     }
-    format!("unknown scheme {scheme:?} ({USE})")
+    match closest(&scheme.to_ascii_lowercase(), &SCHEMES) {
+        Some(near) => format!("unknown scheme {scheme:?}: did you mean {near}://? ({USE})"),
+        None => format!("unknown scheme {scheme:?} ({USE})"),
+    }
+}
+
+/// `host:port` without a scheme (`127.0.0.1:6379`, `[::1]:6379`,
+/// `cache:6379`, with or without `user:password@`) is a forgotten `redis://`
+/// far more often than a file name anyone means, so it is refused with the
+/// fix instead of silently becoming a dump file.
+fn server_address_hint(text: &str) -> Option<String> {
+    if text.contains('/') {
+        return None;
+    }
+    let (userinfo, hostport) = match text.rfind('@') {
+        Some(at) => (Some(&text[..at]), &text[at + 1..]),
+        None => (None, text),
+    };
+    let (host, port) = hostport.rsplit_once(':')?;
+    if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let plausible = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => {
+            v6.contains(':')
+                && v6
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ":.%".contains(c))
+        }
+        None => {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
+        }
+    };
+    if !plausible {
+        return None;
+    }
+    let shown = masked(text, text);
+    let file = match userinfo {
+        None => format!("./{shown} for a file of that name"),
+        Some(_) => "start a file name with ./".to_string(),
+    };
+    Some(format!(
+        "{shown:?} looks like a server address: write redis://{shown} (or {file})"
+    ))
+}
+
+/// `redis:/host`, `redis:host`, `unix:/path`: a known scheme with fewer than
+/// two slashes is a typo, not a file name.
+fn missing_slashes_hint(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once(':')?;
+    let scheme = scheme.to_ascii_lowercase();
+    if !SCHEMES.contains(&scheme.as_str()) {
+        return None;
+    }
+    let body = rest.trim_start_matches('/');
+    let fixed = match (scheme.as_str(), body) {
+        ("unix", "") => "unix:///path/to/redis.sock".to_string(),
+        ("unix", _) => format!("unix:///{body}"),
+        (_, "") => format!("{scheme}://host"),
+        _ => format!("{scheme}://{body}"),
+    };
+    let shown = masked(text, text);
+    Some(format!(
+        "{shown:?} needs two slashes after \"{scheme}:\": did you mean {}? (or ./{shown} for a file of that name)",
+        masked(&fixed, &fixed)
+    ))
 }
 
 fn parse_server(rest: &str, tls: bool) -> Result<ServerEndpoint, String> {
@@ -553,6 +628,16 @@ mod tests {
         assert_eq!(server("redis://host/5").db, 5);
     }
 
+    #[test]
+    fn schemes_are_case_insensitive() {
+        assert_eq!(server("REDIS://h:1/2").to_string(), "h:1/2");
+        assert!(server("Rediss://h").tls);
+        let e = parse_endpoint("reddis://h").unwrap_err();
+        assert!(e.contains("did you mean redis://?"), "{e}");
+        let e = parse_endpoint("tcp://h").unwrap_err();
+        assert!(!e.contains("did you mean"), "{e}");
+    }
+
     /// Every parse error of a URI that holds a password, however malformed,
     /// leaves the password out: raw as typed and percent-decoded.
     #[test]
@@ -581,6 +666,11 @@ mod tests {
             ("unix://:Pw21q@/tmp/redis.sock", "Pw21q"),
             ("unix:///tmp/r.sock?password=Pw22q", "Pw22q"),
             ("unix:///tmp/r.sock?db=1&auth=Pw23q", "Pw23q"),
+            ("redis:/:Pw24q@host", "Pw24q"),
+            ("redis::Pw25q@host", "Pw25q"),
+            ("rediss:/u:Pw26q%21@host", "Pw26q%21"),
+            (":Pw27q@127.0.0.1:6379", "Pw27q"),
+            ("u:Pw28q@[::1]:6379", "Pw28q"),
             ("redis://:Pw29q\u{e9}%C3%A9@h:0", "Pw29q\u{e9}%C3%A9"),
         ] {
             let e = parse_endpoint(text).expect_err(text);
@@ -612,6 +702,69 @@ mod tests {
         ] {
             assert_eq!(raw_password(text), password, "{text}");
         }
+    }
+
+    #[test]
+    fn a_server_address_without_a_scheme_is_a_hint() {
+        for (text, fix) in [
+            ("127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            ("localhost:6380", "redis://localhost:6380"),
+            ("cache.example.com:6379", "redis://cache.example.com:6379"),
+            ("[::1]:6379", "redis://[::1]:6379"),
+            ("redis:6379", "redis://redis:6379"),
+        ] {
+            let e = parse_endpoint(text).expect_err(text);
+            assert_eq!(
+                e,
+                format!(
+                    "{text:?} looks like a server address: write {fix} (or ./{text} for a file of that name)"
+                )
+            );
+        }
+        let e = parse_endpoint(":s3cr3t@10.0.0.1:6379").unwrap_err();
+        assert!(e.contains("write redis://:***@10.0.0.1:6379"), "{e}");
+        // A path with a '/', or something that is not host:port, is a file.
+        for file in [
+            "./127.0.0.1:6379",
+            "/backups/h:1",
+            "backup.rump",
+            "h:123456",
+            "h:",
+            "a b:1",
+            "[x]:1",
+            "h:6379x",
+        ] {
+            assert_eq!(
+                parse_endpoint(file),
+                Ok(Endpoint::File(file.into())),
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_scheme_with_too_few_slashes_is_a_hint() {
+        for (text, fix) in [
+            ("redis:/host", "redis://host"),
+            ("redis:host", "redis://host"),
+            ("redis:/host:6380/2", "redis://host:6380/2"),
+            ("rediss:/h", "rediss://h"),
+            ("Redis:/h", "redis://h"),
+            ("unix:/path/r.sock", "unix:///path/r.sock"),
+            ("unix:r.sock", "unix:///r.sock"),
+            ("redis:", "redis://host"),
+            ("unix:", "unix:///path/to/redis.sock"),
+        ] {
+            let e = parse_endpoint(text).expect_err(text);
+            assert!(e.contains(&format!("did you mean {fix}?")), "{text}: {e}");
+            assert!(e.contains(&format!("./{text} for a file")), "{text}: {e}");
+        }
+        let e = parse_endpoint("redis:/:pw0rd@h").unwrap_err();
+        assert!(e.contains("did you mean redis://:***@h?"), "{e}");
+        assert_eq!(
+            parse_endpoint("./redis:/host"),
+            Ok(Endpoint::File("./redis:/host".into()))
+        );
     }
 
     fn args(from: &str, to: &str) -> Args {

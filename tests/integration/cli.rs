@@ -38,6 +38,9 @@ fn usage_errors_exit_two_with_one_line() {
         &["-from", "redis://h/x", "-to", "redis://b"],
         &["-from", "http://h", "-to", "redis://b"],
         &["-from", "redis://a", "-to", "redis://b", "--pipeline", "0"],
+        &["-from", "127.0.0.1:6379", "-to", "redis://b"],
+        &["-from", "redis:/a", "-to", "redis://b"],
+        &["-from", "redis://a", "-to", "redis://b", "--type", "strng"],
         &["-from", "redis://a", "-to", "redis://b", "--timeout", "0"],
         &["-from", "a.rump", "-to", "redis://b", "--checkpoint", "ck"],
         &["-from", "redis://a", "-to", "x.rump", "--format", "xml"],
@@ -74,9 +77,9 @@ fn a_database_cannot_be_copied_onto_itself() {
     rump(&["-from", &server.url(), "-to", &server.url_db(1)]).success();
 }
 
-/// Each usage error names what it is about.
+/// Each usage error names what it is about and says what to write instead.
 #[test]
-fn usage_errors_name_the_option() {
+fn usage_errors_name_the_option_and_suggest_a_fix() {
     let base = ["-from", "redis://127.0.0.1:1", "-to", "redis://127.0.0.1:2"];
     for (extra, expected) in [
         (
@@ -121,10 +124,29 @@ fn usage_errors_name_the_option() {
         run.expect_code(2);
         assert_eq!(run.stderr.trim_end(), expected, "{args:?}");
     }
-    for (args, needles) in [(
-        &["-from", "x.rump", "-to", "redis://b", "--checkpoint", "ck"][..],
-        &["rump: --checkpoint records a server source's SCAN progress; -from is a dump file"][..],
-    )] {
+    for (args, needles) in [
+        (
+            &["-from", "redis://a", "-to", "redis://b", "--type", "strng"][..],
+            &["rump: --type: unknown type \"strng\" (did you mean string?)", "string, list, set, zset, hash, stream"][..],
+        ),
+        (&["-from", "redis://a", "-to", "redis://b", "--type", "sorted-set"], &["(did you mean zset?)"]),
+        (&["-from", "redis://a", "-to", "redis://b", "--type", "json"], &["unknown type \"json\""]),
+        (
+            &["-from", "127.0.0.1:6379", "-to", "redis://b"],
+            &["rump: -from: \"127.0.0.1:6379\" looks like a server address: write redis://127.0.0.1:6379 (or ./127.0.0.1:6379 for a file of that name)"],
+        ),
+        (&["-from", "redis://a", "-to", "localhost:6380"], &["rump: -to: ", "write redis://localhost:6380"]),
+        (&["-from", "redis://a", "-to", "[::1]:6379"], &["write redis://[::1]:6379"]),
+        (&["-from", "cache.example.com:6379", "-to", "x.rump"], &["write redis://cache.example.com:6379"]),
+        (&["-from", "redis:/host", "-to", "redis://b"], &["rump: -from: ", "did you mean redis://host?"]),
+        (&["-from", "redis:host", "-to", "redis://b"], &["did you mean redis://host?"]),
+        (&["-from", "redis://a", "-to", "rediss:/h"], &["rump: -to: ", "did you mean rediss://h?"]),
+        (&["-from", "unix:/tmp/r.sock", "-to", "redis://b"], &["did you mean unix:///tmp/r.sock?"]),
+        (
+            &["-from", "x.rump", "-to", "redis://b", "--checkpoint", "ck"],
+            &["rump: --checkpoint records a server source's SCAN progress; -from is a dump file"],
+        ),
+    ] {
         let run = rump(args);
         run.expect_code(2);
         assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
@@ -168,6 +190,34 @@ fn timeout_checkpoint_and_module_types_are_accepted() {
     ]);
     run.success();
     assert_eq!(run.json_field("scanned"), 0.0);
+}
+
+/// A file whose name looks like `host:port` is still a file when written
+/// with a '/'.
+#[test]
+fn a_path_with_a_slash_is_a_file_whatever_its_name() {
+    let server = crate::util::Server::start();
+    server.client().ok(&["SET", "k", "v"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("127.0.0.1:6379");
+    rump(&[
+        "-from",
+        &server.url(),
+        "-to",
+        file.to_str().unwrap(),
+        "-silent",
+    ])
+    .success();
+    assert!(file.is_file());
+    let run = rump(&[
+        "-from",
+        file.to_str().unwrap(),
+        "-to",
+        &server.url_db(1),
+        "--json",
+    ]);
+    run.success();
+    assert_eq!(run.json_field("copied"), 1.0);
 }
 
 /// A password with a literal '/' in the URI authenticates (it used to be cut
