@@ -6,9 +6,13 @@
 //! parsing live in `config.rs`.
 
 use std::ffi::OsString;
+use std::num::IntErrorKind;
+use std::path::PathBuf;
 
+use crate::config::{timeout_from_secs, MAX_PIPELINE, MAX_SCAN_COUNT};
 use crate::dump::Format;
 use crate::error::Error;
+use crate::progress::group;
 
 /// The help text (`-h`, `--help`).
 pub const HELP: &str = "\
@@ -33,10 +37,13 @@ OPTIONS:
     --no-ttl                 do not copy TTLs (restored keys never expire)
     --no-replace             keep keys that already exist on the target (counted as skipped)
     --match PATTERN          only keys matching the glob (SCAN MATCH)
-    --type TYPE              only keys of this type: string, list, set, zset, hash, stream, ...
-    --scan-count N           SCAN COUNT hint (default 1000)
-    --pipeline N             most commands in flight on one connection (default 4096)
+    --type TYPE              only keys of this type: string, list, set, zset, hash, stream,
+                             or a module's 9-character type name (ReJSON-RL, ...)
+    --scan-count N           SCAN COUNT hint (default 1000, at most 1000000)
+    --pipeline N             most commands in flight on one connection (default 4096, at most 1000000)
     --rate N                 at most N keys per second, evenly spread
+    --timeout SECONDS        how long a silent or lost server is waited for (default 30; 0.5 is fine)
+    --checkpoint FILE        record the source's SCAN progress in FILE; resume from it
     --json                   print the final summary as one JSON object on stdout
     --format native|legacy   dump-file format to write (default native)
     --tls-ca FILE, --tls-cert FILE, --tls-key FILE, --tls-insecure
@@ -65,6 +72,8 @@ const VALUE_OPTIONS: &[&str] = &[
     "scan-count",
     "pipeline",
     "rate",
+    "timeout",
+    "checkpoint",
     "format",
     "tls-ca",
     "tls-cert",
@@ -84,7 +93,7 @@ const FLAG_OPTIONS: &[&str] = &[
 ];
 
 /// The command line as given: each flag parsed on its own, nothing resolved.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Args {
     pub from: Option<String>,
     pub to: Option<String>,
@@ -97,6 +106,9 @@ pub struct Args {
     pub scan_count: Option<u32>,
     pub pipeline: Option<u32>,
     pub rate: Option<u64>,
+    /// `--timeout` in seconds, validated by `config::timeout_from_secs`.
+    pub timeout: Option<f64>,
+    pub checkpoint: Option<PathBuf>,
     pub json: bool,
     pub format: Option<Format>,
     pub tls_ca: Option<OsString>,
@@ -185,12 +197,28 @@ fn parse(args: Vec<OsString>) -> Result<Args, lexopt::Error> {
                 use std::os::unix::ffi::OsStringExt;
                 args_out.match_pattern = Some(parser.value()?.into_vec());
             }
-            Long("type") => args_out.key_type = Some(parser.value()?.string()?),
-            Long("scan-count") => args_out.scan_count = Some(positive(parser.value()?.parse()?)?),
-            Long("pipeline") => args_out.pipeline = Some(positive(parser.value()?.parse()?)?),
-            Long("rate") => args_out.rate = Some(positive(parser.value()?.parse()?)?),
+            Long("type") => args_out.key_type = Some(key_type(parser.value()?.string()?)?),
+            Long("scan-count") => {
+                args_out.scan_count = Some(count("--scan-count", parser.value()?, MAX_SCAN_COUNT)?);
+            }
+            Long("pipeline") => {
+                args_out.pipeline = Some(count("--pipeline", parser.value()?, MAX_PIPELINE)?);
+            }
+            Long("rate") => args_out.rate = Some(whole("--rate", parser.value()?, u64::MAX)?),
+            Long("timeout") => args_out.timeout = Some(seconds("--timeout", parser.value()?)?),
+            Long("checkpoint") => {
+                let path = parser.value()?;
+                if path.is_empty() {
+                    return Err("--checkpoint: the file name is empty".into());
+                }
+                args_out.checkpoint = Some(PathBuf::from(path));
+            }
             Long("json") => args_out.json = true,
-            Long("format") => args_out.format = Some(parser.value()?.parse()?),
+            Long("format") => {
+                let text = parser.value()?.string()?;
+                let format = text.parse().map_err(|e| format!("--format: {e}"))?;
+                args_out.format = Some(format);
+            }
             Long("tls-ca") => args_out.tls_ca = Some(parser.value()?),
             Long("tls-cert") => args_out.tls_cert = Some(parser.value()?),
             Long("tls-key") => args_out.tls_key = Some(parser.value()?),
@@ -203,12 +231,148 @@ fn parse(args: Vec<OsString>) -> Result<Args, lexopt::Error> {
     Ok(args_out)
 }
 
-fn positive<T: PartialEq + Default>(n: T) -> Result<T, lexopt::Error> {
-    if n == T::default() {
-        Err("must be greater than 0".into())
-    } else {
-        Ok(n)
+/// A whole number from 1 to `max` for `flag`; every error names the flag.
+fn whole(flag: &str, value: OsString, max: u64) -> Result<u64, lexopt::Error> {
+    let Some(text) = value.to_str() else {
+        return Err(format!("{flag}: {value:?} is not a whole number").into());
+    };
+    let too_large = || format!("{flag}: {text} is too large (at most {})", group(max));
+    match text.parse::<u64>() {
+        Ok(0) => Err(format!("{flag}: must be greater than 0").into()),
+        Ok(n) if n > max => Err(too_large().into()),
+        Ok(n) => Ok(n),
+        Err(e) if *e.kind() == IntErrorKind::PosOverflow => Err(too_large().into()),
+        Err(_) if text.parse::<i128>().is_ok() => {
+            Err(format!("{flag}: must be greater than 0").into())
+        }
+        Err(_) => Err(format!("{flag}: {text:?} is not a whole number").into()),
     }
+}
+
+/// [`whole`] for the options held in a `u32`.
+fn count(flag: &str, value: OsString, max: u32) -> Result<u32, lexopt::Error> {
+    let n = whole(flag, value, u64::from(max))?;
+    u32::try_from(n).map_err(|_| format!("{flag}: {n} is too large").into())
+}
+
+/// A number of seconds for `flag` (decimals allowed), in the range
+/// `config::timeout_from_secs` accepts.
+fn seconds(flag: &str, value: OsString) -> Result<f64, lexopt::Error> {
+    let not_seconds = || format!("{flag}: {value:?} is not a number of seconds (as in 30 or 0.5)");
+    let secs: f64 = value
+        .to_str()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(not_seconds)?;
+    timeout_from_secs(secs).map_err(|e| format!("{flag}: {e}"))?;
+    Ok(secs)
+}
+
+/// The key types every server knows, as `TYPE` and `SCAN … TYPE` name them.
+pub const CORE_TYPES: [&str; 6] = ["string", "list", "set", "zset", "hash", "stream"];
+
+/// Length of every module type name: Redis requires exactly 9 characters
+/// (`RedisModule_CreateDataType`), from `A-Z a-z 0-9 - _`.
+pub const MODULE_TYPE_NAME_LEN: usize = 9;
+
+/// Names people write for a type that `TYPE` spells otherwise.
+const TYPE_ALIASES: &[(&str, &str)] = &[
+    ("sortedset", "zset"),
+    ("sorted_set", "zset"),
+    ("sorted-set", "zset"),
+    ("str", "string"),
+    ("hyperloglog", "string"),
+    ("hll", "string"),
+    ("json", "ReJSON-RL"),
+    ("rejson", "ReJSON-RL"),
+];
+
+/// Checks `--type`: a core type (in any case, returned in lowercase) or a
+/// module type name; anything else would silently match no key, so it is a
+/// usage error, with the closest name when it is a near miss.
+fn key_type(text: String) -> Result<String, lexopt::Error> {
+    let lower = text.to_ascii_lowercase();
+    if CORE_TYPES.contains(&lower.as_str()) {
+        return Ok(lower);
+    }
+    let alias = TYPE_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == lower)
+        .map(|(_, name)| *name);
+    let is_module_name = text.len() == MODULE_TYPE_NAME_LEN
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if alias.is_none() && is_module_name {
+        return Ok(text);
+    }
+    let hint = match alias.or_else(|| closest(&lower, &CORE_TYPES)) {
+        Some(name) => format!(" (did you mean {name}?)"),
+        None => String::new(),
+    };
+    Err(format!(
+        "--type: unknown type {text:?}{hint}; the types are {}, or a module's \
+         {MODULE_TYPE_NAME_LEN}-character type name such as ReJSON-RL",
+        CORE_TYPES.join(", ")
+    )
+    .into())
+}
+
+/// Most edits (insertions, deletions, substitutions) between a word and the
+/// choice [`closest`] suggests for it.
+pub const MAX_SUGGESTION_DISTANCE: usize = 2;
+
+/// The choice nearest to `word` when it is a near miss (at most
+/// [`MAX_SUGGESTION_DISTANCE`] edits, and fewer edits than `word` has
+/// characters, so that `x` is not "close" to `set`); the first on a tie.
+pub(crate) fn closest<'a>(word: &str, choices: &[&'a str]) -> Option<&'a str> {
+    let limit = MAX_SUGGESTION_DISTANCE.min(word.chars().count().saturating_sub(1));
+    choices
+        .iter()
+        .map(|choice| (edit_distance(word, choice), *choice))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, choice)| choice)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The `-from`/`-to` values of a command line, in every spelling, as text,
+/// whether or not the rest of it parses: `secrets` reads their passwords
+/// before anything can fail and print.
+pub fn raw_endpoints(args: &[OsString]) -> Vec<String> {
+    let normalized = normalize(args.iter().cloned());
+    let mut out = Vec::new();
+    let mut iter = normalized.iter();
+    while let Some(arg) = iter.next() {
+        let text = arg.to_string_lossy();
+        if text == "--from" || text == "--to" {
+            if let Some(value) = iter.next() {
+                out.push(value.to_string_lossy().into_owned());
+            }
+        } else if let Some(value) = text
+            .strip_prefix("--from=")
+            .or_else(|| text.strip_prefix("--to="))
+        {
+            out.push(value.to_string());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -279,9 +443,155 @@ mod tests {
     fn numbers_must_be_positive_integers() {
         assert_eq!(parse_ok(&["--pipeline", "64"]).pipeline, Some(64));
         assert_eq!(parse_ok(&["-rate=500"]).rate, Some(500));
-        assert!(parse_err(&["--pipeline", "0"]).contains("greater than 0"));
-        assert!(parse_err(&["--scan-count", "ten"]).contains("ten"));
-        assert!(parse_err(&["--rate", "-5"]).contains("-5"));
+        assert_eq!(
+            parse_err(&["--pipeline", "0"]),
+            "--pipeline: must be greater than 0 (see rump --help)"
+        );
+        assert_eq!(
+            parse_err(&["--scan-count", "ten"]),
+            "--scan-count: \"ten\" is not a whole number (see rump --help)"
+        );
+        assert_eq!(
+            parse_err(&["--rate", "-5"]),
+            "--rate: must be greater than 0 (see rump --help)"
+        );
+        assert_eq!(
+            parse_err(&["-rate=99999999999999999999999"]),
+            "--rate: 99999999999999999999999 is too large (at most 18,446,744,073,709,551,615) (see rump --help)"
+        );
+        for flag in ["--scan-count", "--pipeline", "--rate", "--timeout"] {
+            for bad in ["0", "-1", "x", "1.5x", ""] {
+                let e = parse_err(&[flag, bad]);
+                assert!(e.starts_with(&format!("{flag}: ")), "{flag} {bad:?}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn pipeline_and_scan_count_limits() {
+        for (flag, max) in [
+            ("--pipeline", MAX_PIPELINE),
+            ("--scan-count", MAX_SCAN_COUNT),
+        ] {
+            let a = parse_ok(&[flag, &max.to_string()]);
+            assert_eq!(a.pipeline.or(a.scan_count), Some(max), "{flag}");
+            let e = parse_err(&[flag, &(max + 1).to_string()]);
+            assert_eq!(
+                e,
+                format!("{flag}: 1000001 is too large (at most 1,000,000) (see rump --help)")
+            );
+            // Past u32 and past u64: still the limit, not a parse failure.
+            assert!(parse_err(&[flag, "4294967296"]).contains("at most 1,000,000"));
+            assert!(parse_err(&[flag, "99999999999999999999999"]).contains("at most 1,000,000"));
+        }
+    }
+
+    #[test]
+    fn timeout_in_seconds() {
+        assert_eq!(parse_ok(&["--timeout", "0.5"]).timeout, Some(0.5));
+        assert_eq!(parse_ok(&["-timeout=30"]).timeout, Some(30.0));
+        assert_eq!(parse_ok(&["--timeout", "0.001"]).timeout, Some(0.001));
+        assert_eq!(parse_ok(&["--timeout", "86400"]).timeout, Some(86400.0));
+        for (bad, why) in [
+            ("0", "must be greater than 0"),
+            ("-1", "must be greater than 0"),
+            ("-0.5", "must be greater than 0"),
+            ("0.0009", "must be at least 0.001"),
+            ("86400.001", "must be at most 86400 seconds"),
+            ("inf", "must be at most 86400 seconds"),
+            ("NaN", "NaN is not a number of seconds"),
+            ("thirty", "\"thirty\" is not a number of seconds"),
+            ("5s", "\"5s\" is not a number of seconds"),
+        ] {
+            let e = parse_err(&["--timeout", bad]);
+            assert!(e.starts_with("--timeout: "), "{bad}: {e}");
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert_eq!(parse_ok(&[]).timeout, None);
+    }
+
+    #[test]
+    fn checkpoint_file() {
+        use std::os::unix::ffi::OsStringExt;
+        let a = parse_ok(&["-checkpoint", "run.ckpt"]);
+        assert_eq!(a.checkpoint, Some(PathBuf::from("run.ckpt")));
+        let a = parse_ok(&["--checkpoint=-odd-name"]);
+        assert_eq!(a.checkpoint, Some(PathBuf::from("-odd-name")));
+        // A file name need not be UTF-8.
+        let raw = OsString::from_vec(b"ck\xff".to_vec());
+        let a = Args::parse_from([OsString::from("--checkpoint"), raw.clone()]).unwrap();
+        assert_eq!(a.checkpoint, Some(PathBuf::from(raw)));
+        assert!(parse_err(&["--checkpoint", ""]).starts_with("--checkpoint: "));
+        assert!(parse_err(&["--checkpoint"]).contains("--checkpoint"));
+    }
+
+    #[test]
+    fn key_types() {
+        for t in CORE_TYPES {
+            assert_eq!(parse_ok(&["--type", t]).key_type.as_deref(), Some(t));
+        }
+        assert_eq!(
+            parse_ok(&["--type", "ZSet"]).key_type.as_deref(),
+            Some("zset")
+        );
+        // Module types: exactly MODULE_TYPE_NAME_LEN characters, kept as typed.
+        for t in ["ReJSON-RL", "MBbloom--", "TSDB-TYPE", "graphdata"] {
+            assert_eq!(parse_ok(&["--type", t]).key_type.as_deref(), Some(t));
+        }
+        assert!(parse_err(&["--type", "ReJSON-R"]).contains("unknown type"));
+        assert!(parse_err(&["--type", "ReJSON-RLX"]).contains("unknown type"));
+        assert!(parse_err(&["--type", "ReJSON.RL"]).contains("unknown type"));
+        for (bad, near) in [
+            ("strng", Some("string")),
+            ("lists", Some("list")),
+            ("hsah", Some("hash")),
+            ("sorted-set", Some("zset")),
+            ("sorted_set", Some("zset")),
+            ("sortedset", Some("zset")),
+            ("SortedSet", Some("zset")),
+            ("str", Some("string")),
+            ("json", Some("ReJSON-RL")),
+            ("x", None),
+            ("document", None),
+            ("", None),
+        ] {
+            let e = parse_err(&["--type", bad]);
+            assert!(
+                e.starts_with(&format!("--type: unknown type {bad:?}")),
+                "{e}"
+            );
+            assert!(e.contains("string, list, set, zset, hash, stream"), "{e}");
+            match near {
+                Some(n) => assert!(e.contains(&format!("(did you mean {n}?)")), "{e}"),
+                None => assert!(!e.contains("did you mean"), "{e}"),
+            }
+            assert!(!e.contains('\n') && !e.ends_with('.'), "{e}");
+        }
+    }
+
+    #[test]
+    fn suggestions_are_near_misses_only() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("zset", "zset"), 0);
+        assert_eq!(closest("strng", &CORE_TYPES), Some("string"));
+        // At the limit and one past it.
+        assert_eq!(closest("strxyg", &CORE_TYPES), Some("string"));
+        assert_eq!(closest("stxyzg", &CORE_TYPES), None);
+        // A word is never close to something it shares nothing with.
+        assert_eq!(closest("x", &CORE_TYPES), None);
+        assert_eq!(closest("se", &CORE_TYPES), Some("set"));
+    }
+
+    #[test]
+    fn raw_endpoints_in_every_spelling() {
+        let args: Vec<OsString> = [
+            "-from", "a", "--to=b", "-to=c", "--from", "d", "-silent", "--to",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(raw_endpoints(&args), ["a", "b", "c", "d"]);
     }
 
     #[test]
@@ -291,6 +601,10 @@ mod tests {
             "user:*",
             "--type",
             "hash",
+            "--timeout",
+            "2.5",
+            "--checkpoint",
+            "ck",
             "--format",
             "legacy",
             "--tls-ca",
@@ -301,6 +615,8 @@ mod tests {
         ]);
         assert_eq!(a.match_pattern.as_deref(), Some(&b"user:*"[..]));
         assert_eq!(a.key_type.as_deref(), Some("hash"));
+        assert_eq!(a.timeout, Some(2.5));
+        assert_eq!(a.checkpoint, Some(PathBuf::from("ck")));
         assert_eq!(a.format, Some(Format::Legacy));
         assert_eq!(a.tls_ca, Some("ca.pem".into()));
         assert_eq!(a.tls_cert, Some("c.pem".into()));
@@ -309,7 +625,11 @@ mod tests {
 
     #[test]
     fn bad_input_is_a_usage_error() {
-        assert!(parse_err(&["--format", "xml"]).contains("native, legacy"));
+        let e = parse_err(&["--format", "xml"]);
+        assert!(
+            e.starts_with("--format: ") && e.contains("native, legacy"),
+            "{e}"
+        );
         assert!(parse_err(&["--bogus"]).contains("--bogus"));
         assert!(parse_err(&["-x"]).contains("-x"));
         assert!(parse_err(&["stray"]).contains("stray"));

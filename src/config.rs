@@ -5,10 +5,12 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::cli::Args;
+use crate::cli::{closest, Args};
 use crate::dump::Format;
 use crate::error::Error;
+use crate::secrets::Secrets;
 
 /// Default SCAN COUNT hint: large enough to amortise a round trip, small enough
 /// that one SCAN does not stall a busy server for long.
@@ -17,6 +19,42 @@ pub const DEFAULT_SCAN_COUNT: u32 = 1000;
 /// expiry reads. Measured on 1M small keys (BENCHMARKS.md): 1024 left the
 /// source idle 13% of the time, 4096 about 5%; deeper gained nothing.
 pub const DEFAULT_PIPELINE: u32 = 4096;
+/// Largest `--scan-count`: far past any useful page (Redis itself does about
+/// COUNT units of work per call, so a bigger hint only stalls the source).
+pub const MAX_SCAN_COUNT: u32 = 1_000_000;
+/// Largest `--pipeline`: 250 times the default, about what one connection's
+/// buffers can hold before memory, not latency, is the limit.
+pub const MAX_PIPELINE: u32 = 1_000_000;
+/// Default `--timeout`: how long a silent or lost server is waited for.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Shortest `--timeout`: 1 ms; a shorter one would round to no wait at all.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+/// Longest `--timeout`: one day. Longer is a typo, not a plan.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// `--timeout SECONDS` as a duration; the error is a phrase to follow the
+/// option's name.
+pub fn timeout_from_secs(secs: f64) -> Result<Duration, String> {
+    if secs.is_nan() {
+        return Err("NaN is not a number of seconds".into());
+    }
+    if secs <= 0.0 {
+        return Err("must be greater than 0".into());
+    }
+    if secs < MIN_TIMEOUT.as_secs_f64() {
+        return Err(format!(
+            "must be at least {} (one millisecond)",
+            MIN_TIMEOUT.as_secs_f64()
+        ));
+    }
+    if secs > MAX_TIMEOUT.as_secs_f64() {
+        return Err(format!(
+            "must be at most {} seconds (one day)",
+            MAX_TIMEOUT.as_secs()
+        ));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
 
 /// Where a server listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,11 +122,11 @@ pub struct Config {
     pub scan_count: u32,
     pub pipeline: u32,
     pub rate: Option<u64>,
-    pub format: Format,
     /// How long a silent or lost server is waited for (`--timeout`).
-    pub timeout: std::time::Duration,
-    /// `--checkpoint FILE`.
+    pub timeout: Duration,
+    /// Where the source's SCAN progress is recorded (`--checkpoint`).
     pub checkpoint: Option<PathBuf>,
+    pub format: Format,
 }
 
 impl Config {
@@ -141,6 +179,24 @@ impl Config {
                 "--no-replace applies only when -to is a server".into(),
             ));
         }
+        if args.checkpoint.is_some() && !matches!(source, Endpoint::Server(_)) {
+            return Err(Error::Usage(
+                "--checkpoint records a server source's SCAN progress; -from is a dump file".into(),
+            ));
+        }
+        if args.checkpoint.is_some() && !matches!(target, Endpoint::Server(_)) {
+            return Err(Error::Usage(
+                "--checkpoint resumes a copy into a server; a dump file is written whole or not \
+                 at all, so -to cannot be a dump file"
+                    .into(),
+            ));
+        }
+        let timeout = match args.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(secs) => {
+                timeout_from_secs(secs).map_err(|e| Error::Usage(format!("--timeout: {e}")))?
+            }
+        };
         if args.rate.is_some() && !matches!(source, Endpoint::Server(_)) {
             return Err(Error::Usage(
                 "--rate paces reads from a source server; -from is a dump file".into(),
@@ -165,15 +221,20 @@ impl Config {
             scan_count: args.scan_count.unwrap_or(DEFAULT_SCAN_COUNT),
             pipeline: args.pipeline.unwrap_or(DEFAULT_PIPELINE),
             rate: args.rate,
+            timeout,
+            checkpoint: args.checkpoint,
             format: args.format.unwrap_or_default(),
-            timeout: std::time::Duration::from_secs(30),
-            checkpoint: None,
         })
     }
 }
 
+/// The URI schemes rump reads, as written before `://` (in any case).
+const SCHEMES: [&str; 3] = ["redis", "rediss", "unix"];
+
 /// Parses one endpoint as the contract describes; the error is a phrase to
-/// follow the flag name.
+/// follow the flag name, and never holds the endpoint's password, however
+/// malformed the text (messages quote only what follows the userinfo, and
+/// are masked again here in case one ever does not).
 ///
 /// ```
 /// use rump::config::{parse_endpoint, Endpoint, ServerAddr};
@@ -186,51 +247,157 @@ impl Config {
 /// assert_eq!(server.to_string(), "cache.example:6380/2"); // never the password
 /// assert_eq!(parse_endpoint("-"), Ok(Endpoint::Stdio));
 /// assert!(parse_endpoint("redis://host:0").is_err());
+/// assert!(parse_endpoint("localhost:6379").unwrap_err().contains("redis://localhost:6379"));
 /// ```
 pub fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
+    parse_any(text).map_err(|e| masked(text, &e))
+}
+
+fn parse_any(text: &str) -> Result<Endpoint, String> {
     if text == "-" {
         return Ok(Endpoint::Stdio);
-    }
-    if let Some(rest) = text.strip_prefix("redis://") {
-        return parse_server(rest, false).map(Endpoint::Server);
-    }
-    if let Some(rest) = text.strip_prefix("rediss://") {
-        return parse_server(rest, true).map(Endpoint::Server);
-    }
-    if let Some(rest) = text.strip_prefix("unix://") {
-        return parse_unix(rest).map(Endpoint::Server);
-    }
-    if let Some((scheme, _)) = text.split_once("://") {
-        return Err(format!(
-            "unknown scheme {scheme:?} in {:?} (use redis://, rediss://, unix:// or a file path)",
-            redact(text)
-        ));
     }
     if text.is_empty() {
         return Err("empty endpoint".into());
     }
+    if let Some((scheme, rest)) = text.split_once("://") {
+        return match scheme.to_ascii_lowercase().as_str() {
+            "redis" => parse_server(rest, false).map(Endpoint::Server),
+            "rediss" => parse_server(rest, true).map(Endpoint::Server),
+            "unix" => parse_unix(rest).map(Endpoint::Server),
+            _ => Err(unknown_scheme(scheme)),
+        };
+    }
+    if let Some(hint) = server_address_hint(text) {
+        return Err(hint);
+    }
+    if let Some(hint) = missing_slashes_hint(text) {
+        return Err(hint);
+    }
     Ok(Endpoint::File(PathBuf::from(text)))
 }
 
-/// The URI with any password replaced by `***`, for error messages.
-fn redact(text: &str) -> String {
-    match (text.find("://"), text.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match text[s + 3..at].find(':') {
-            Some(colon) => format!("{}:***{}", &text[..s + 3 + colon], &text[at..]),
-            None => text.to_string(),
+/// The password part of an endpoint as typed, if it has one: what follows
+/// the first ':' of the userinfo, which ends at the last '@'. Works on any
+/// text, valid or not (no scheme, a mistyped one, `redis:/` with one slash),
+/// so that the password can be masked before and whatever the parse.
+pub fn raw_password(text: &str) -> Option<&str> {
+    let rest = match text.split_once("://") {
+        Some((scheme, rest)) if is_scheme(scheme) => rest,
+        Some(_) => text,
+        None => match text.split_once(':') {
+            Some((scheme, rest)) if SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(scheme)) => {
+                rest.trim_start_matches('/')
+            }
+            _ => text,
         },
-        _ => text.to_string(),
+    };
+    let at = rest.rfind('@')?;
+    let (_, password) = rest[..at].split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// `message` with the password of `endpoint` (raw and decoded) masked.
+fn masked(endpoint: &str, message: &str) -> String {
+    let mut secrets = Secrets::new();
+    secrets.add_endpoint(endpoint);
+    secrets.redact(message).into_owned()
+}
+
+/// RFC 3986 scheme syntax: a letter, then letters, digits, `+`, `-`, `.`.
+fn is_scheme(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+fn unknown_scheme(scheme: &str) -> String {
+    const USE: &str = "use redis://, rediss://, unix:// or a file path";
+    if !is_scheme(scheme) {
+        return format!("malformed URI scheme ({USE})");
+    }
+    match closest(&scheme.to_ascii_lowercase(), &SCHEMES) {
+        Some(near) => format!("unknown scheme {scheme:?}: did you mean {near}://? ({USE})"),
+        None => format!("unknown scheme {scheme:?} ({USE})"),
     }
 }
 
-fn parse_server(rest: &str, tls: bool) -> Result<ServerEndpoint, String> {
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (rest, ""),
+/// `host:port` without a scheme (`127.0.0.1:6379`, `[::1]:6379`,
+/// `cache:6379`, with or without `user:password@`) is a forgotten `redis://`
+/// far more often than a file name anyone means, so it is refused with the
+/// fix instead of silently becoming a dump file.
+fn server_address_hint(text: &str) -> Option<String> {
+    if text.contains('/') {
+        return None;
+    }
+    let (userinfo, hostport) = match text.rfind('@') {
+        Some(at) => (Some(&text[..at]), &text[at + 1..]),
+        None => (None, text),
     };
-    let (userinfo, hostport) = match authority.rfind('@') {
-        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
-        None => (None, authority),
+    let (host, port) = hostport.rsplit_once(':')?;
+    if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let plausible = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => {
+            v6.contains(':')
+                && v6
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ":.%".contains(c))
+        }
+        None => {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
+        }
+    };
+    if !plausible {
+        return None;
+    }
+    let shown = masked(text, text);
+    let file = match userinfo {
+        None => format!("./{shown} for a file of that name"),
+        Some(_) => "start a file name with ./".to_string(),
+    };
+    Some(format!(
+        "{shown:?} looks like a server address: write redis://{shown} (or {file})"
+    ))
+}
+
+/// `redis:/host`, `redis:host`, `unix:/path`: a known scheme with fewer than
+/// two slashes is a typo, not a file name.
+fn missing_slashes_hint(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once(':')?;
+    let scheme = scheme.to_ascii_lowercase();
+    if !SCHEMES.contains(&scheme.as_str()) {
+        return None;
+    }
+    let body = rest.trim_start_matches('/');
+    let fixed = match (scheme.as_str(), body) {
+        ("unix", "") => "unix:///path/to/redis.sock".to_string(),
+        ("unix", _) => format!("unix:///{body}"),
+        (_, "") => format!("{scheme}://host"),
+        _ => format!("{scheme}://{body}"),
+    };
+    let shown = masked(text, text);
+    Some(format!(
+        "{shown:?} needs two slashes after \"{scheme}:\": did you mean {}? (or ./{shown} for a file of that name)",
+        masked(&fixed, &fixed)
+    ))
+}
+
+fn parse_server(rest: &str, tls: bool) -> Result<ServerEndpoint, String> {
+    // A db path never holds '@', so the userinfo ends at the last one, even
+    // when a password holds a literal '/' (or '@', '?', '#').
+    let (userinfo, hostpath) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let (authority, path) = match hostpath.split_once('/') {
+        Some((authority, path)) => (authority, path),
+        None => (hostpath, ""),
     };
     let (user, password) = match userinfo {
         None => (None, None),
@@ -247,7 +414,7 @@ fn parse_server(rest: &str, tls: bool) -> Result<ServerEndpoint, String> {
             ((!user.is_empty()).then_some(user), pass)
         }
     };
-    let (host, port) = parse_hostport(hostport)?;
+    let (host, port) = parse_hostport(authority)?;
     let db = parse_db(path)?;
     Ok(ServerEndpoint {
         addr: ServerAddr::Tcp { host, port },
@@ -304,6 +471,12 @@ fn parse_unix(rest: &str) -> Result<ServerEndpoint, String> {
         None => (rest, None),
     };
     if !path.starts_with('/') {
+        if path.contains('@') {
+            // Quoting the path would show the password.
+            return Err("a unix:// endpoint takes no user or password in the URI \
+                 (use RUMP_FROM_PASSWORD or RUMP_TO_PASSWORD)"
+                .into());
+        }
         return Err(format!(
             "unix socket path {path:?} must be absolute (unix:///path/to/redis.sock)"
         ));
@@ -313,7 +486,13 @@ fn parse_unix(rest: &str) -> Result<ServerEndpoint, String> {
         for pair in query.split('&') {
             match pair.split_once('=') {
                 Some(("db", n)) => db = parse_db(n)?,
-                _ => {
+                // The name only: a value may be a password put there.
+                Some((name, _)) => {
+                    return Err(format!(
+                        "unknown parameter {name:?} (only db=N is understood)"
+                    ))
+                }
+                None => {
                     return Err(format!(
                         "unknown parameter {pair:?} (only db=N is understood)"
                     ))
@@ -330,15 +509,18 @@ fn parse_unix(rest: &str) -> Result<ServerEndpoint, String> {
     })
 }
 
-/// RFC 3986 percent-decoding; the result may be any bytes.
-fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
+/// RFC 3986 percent-decoding; the result may be any bytes. The error never
+/// quotes the text, which may be a password.
+pub fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
+            // Two hex digits exactly: from_str_radix alone would take "%+1".
             let hex = bytes
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or("invalid percent-encoding (expected %XX with two hex digits)")?;
@@ -419,7 +601,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_uris_are_refused_without_leaking_the_password() {
+    fn malformed_uris_are_refused() {
         for (text, needle) in [
             ("redis://h:0", "invalid port"),
             ("redis://h:99999", "invalid port"),
@@ -428,12 +610,168 @@ mod tests {
             ("redis://", "missing host"),
             ("redis://[::1", "unclosed"),
             ("redis://:%zz@h", "percent"),
-            ("http://u:hunter2@h", "unknown scheme"),
+            ("redis://:%+1@h", "percent"),
+            ("http://u:hunter2@h", "unknown scheme \"http\""),
+            ("unix:///s.sock?pass=x", "unknown parameter \"pass\""),
         ] {
             let e = parse_endpoint(text).expect_err(text);
             assert!(e.contains(needle), "{text}: {e}");
-            assert!(!e.contains("hunter2"), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn a_password_may_hold_a_slash() {
+        // The userinfo ends at the last '@', not at the first '/'.
+        let s = server("redis://admin:Sup3r/Secr3t@host:6379/2");
+        assert_eq!(s.user.as_deref(), Some(&b"admin"[..]));
+        assert_eq!(s.password.as_deref(), Some(&b"Sup3r/Secr3t"[..]));
+        assert_eq!(s.to_string(), "host:6379/2");
+        let s = server("redis://:a/b@c/d:e@[::1]:7000/3");
+        assert_eq!(s.password.as_deref(), Some(&b"a/b@c/d:e"[..]));
+        assert_eq!(s.to_string(), "[::1]:7000/3");
+        let s = server("redis://:p?#x@host");
+        assert_eq!(s.password.as_deref(), Some(&b"p?#x"[..]));
+        // A db path never holds '@', and a host without userinfo is as before.
+        assert_eq!(server("redis://host/5").db, 5);
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive() {
+        assert_eq!(server("REDIS://h:1/2").to_string(), "h:1/2");
+        assert!(server("Rediss://h").tls);
+        let e = parse_endpoint("reddis://h").unwrap_err();
+        assert!(e.contains("did you mean redis://?"), "{e}");
+        let e = parse_endpoint("tcp://h").unwrap_err();
+        assert!(!e.contains("did you mean"), "{e}");
+    }
+
+    /// Every parse error of a URI that holds a password, however malformed,
+    /// leaves the password out: raw as typed and percent-decoded.
+    #[test]
+    fn no_parse_error_holds_the_password() {
+        for (text, password) in [
+            ("redis://:Pw1q%2Fz@h:0", "Pw1q%2Fz"),
+            ("redis://:Pw2q/z@h:99999/2", "Pw2q/z"),
+            ("redis://:Pw3q/z@h:x", "Pw3q/z"),
+            ("redis://u:Pw4q@h/abc", "Pw4q"),
+            ("redis://u:Pw5q@h:6379/99999999999", "Pw5q"),
+            ("redis://:Pw6q@", "Pw6q"),
+            ("redis://:Pw7q@:6379", "Pw7q"),
+            ("redis://:Pw8q@[::1", "Pw8q"),
+            ("redis://:Pw9q@[::1]x", "Pw9q"),
+            ("redis://:Pw10q@[zz:6379", "Pw10q"),
+            ("redis://:Pw11q%zz@h", "Pw11q%zz"),
+            ("redis://:Pw12q%4@h", "Pw12q%4"),
+            ("redis://us%zzer:Pw13q@h", "Pw13q"),
+            ("redis://:Pw14q:with:colons@h:bad", "Pw14q:with:colons"),
+            ("redis://:Pw15q@ab@c/d@h:0", "Pw15q@ab@c/d"),
+            ("rediss://:Pw16q%2F%40@h/x", "Pw16q%2F%40"),
+            ("http://user:Pw17q@h", "Pw17q"),
+            ("reddis://:Pw18q@h", "Pw18q"),
+            ("x:Pw19q@redis://h", "Pw19q"),
+            ("red is://:Pw20q@h", "Pw20q"),
+            ("unix://:Pw21q@/tmp/redis.sock", "Pw21q"),
+            ("unix:///tmp/r.sock?password=Pw22q", "Pw22q"),
+            ("unix:///tmp/r.sock?db=1&auth=Pw23q", "Pw23q"),
+            ("redis:/:Pw24q@host", "Pw24q"),
+            ("redis::Pw25q@host", "Pw25q"),
+            ("rediss:/u:Pw26q%21@host", "Pw26q%21"),
+            (":Pw27q@127.0.0.1:6379", "Pw27q"),
+            ("u:Pw28q@[::1]:6379", "Pw28q"),
+            ("redis://:Pw29q\u{e9}%C3%A9@h:0", "Pw29q\u{e9}%C3%A9"),
+        ] {
+            let e = parse_endpoint(text).expect_err(text);
+            assert!(!e.contains(password), "{text}: {e}");
+            if let Ok(decoded) = percent_decode(password) {
+                let decoded = String::from_utf8_lossy(&decoded);
+                assert!(!e.contains(&*decoded), "{text}: {e}");
+            }
+            // Nor any long-enough piece of it that a message might quote.
+            assert!(!e.contains(&password[..4]), "{text}: {e}");
+            assert!(!e.contains('\n') && !e.ends_with('.'), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn raw_passwords() {
+        for (text, password) in [
+            ("redis://:pw@h", Some("pw")),
+            ("redis://u:p/w@h/0", Some("p/w")),
+            ("redis://u@h", None),
+            ("redis://h:6379", None),
+            ("redis://:@h", None),
+            ("redis:/:pw@h", Some("pw")),
+            ("REDIS:u:pw@h", Some("pw")),
+            (":pw@h:1", Some("pw")),
+            ("x:pw@bad://h", Some("pw")),
+            ("redis://:a://b@h", Some("a://b")),
+            ("backup.rump", None),
+        ] {
+            assert_eq!(raw_password(text), password, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_server_address_without_a_scheme_is_a_hint() {
+        for (text, fix) in [
+            ("127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            ("localhost:6380", "redis://localhost:6380"),
+            ("cache.example.com:6379", "redis://cache.example.com:6379"),
+            ("[::1]:6379", "redis://[::1]:6379"),
+            ("redis:6379", "redis://redis:6379"),
+        ] {
+            let e = parse_endpoint(text).expect_err(text);
+            assert_eq!(
+                e,
+                format!(
+                    "{text:?} looks like a server address: write {fix} (or ./{text} for a file of that name)"
+                )
+            );
+        }
+        let e = parse_endpoint(":s3cr3t@10.0.0.1:6379").unwrap_err();
+        assert!(e.contains("write redis://:***@10.0.0.1:6379"), "{e}");
+        // A path with a '/', or something that is not host:port, is a file.
+        for file in [
+            "./127.0.0.1:6379",
+            "/backups/h:1",
+            "backup.rump",
+            "h:123456",
+            "h:",
+            "a b:1",
+            "[x]:1",
+            "h:6379x",
+        ] {
+            assert_eq!(
+                parse_endpoint(file),
+                Ok(Endpoint::File(file.into())),
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_scheme_with_too_few_slashes_is_a_hint() {
+        for (text, fix) in [
+            ("redis:/host", "redis://host"),
+            ("redis:host", "redis://host"),
+            ("redis:/host:6380/2", "redis://host:6380/2"),
+            ("rediss:/h", "rediss://h"),
+            ("Redis:/h", "redis://h"),
+            ("unix:/path/r.sock", "unix:///path/r.sock"),
+            ("unix:r.sock", "unix:///r.sock"),
+            ("redis:", "redis://host"),
+            ("unix:", "unix:///path/to/redis.sock"),
+        ] {
+            let e = parse_endpoint(text).expect_err(text);
+            assert!(e.contains(&format!("did you mean {fix}?")), "{text}: {e}");
+            assert!(e.contains(&format!("./{text} for a file")), "{text}: {e}");
+        }
+        let e = parse_endpoint("redis:/:pw0rd@h").unwrap_err();
+        assert!(e.contains("did you mean redis://:***@h?"), "{e}");
+        assert_eq!(
+            parse_endpoint("./redis:/host"),
+            Ok(Endpoint::File("./redis:/host".into()))
+        );
     }
 
     fn args(from: &str, to: &str) -> Args {
@@ -497,11 +835,54 @@ mod tests {
         let mut a = args("redis://a", "out.rump");
         a.no_replace = true;
         assert!(usage(a).contains("--no-replace"));
+        let mut a = args("backup.rump", "redis://b");
+        a.checkpoint = Some("ck".into());
+        assert_eq!(
+            usage(a),
+            "--checkpoint records a server source's SCAN progress; -from is a dump file"
+        );
+        let mut a = args("-", "redis://b");
+        a.checkpoint = Some("ck".into());
+        assert!(usage(a).contains("--checkpoint"));
+        let mut a = args("redis://a", "redis://b");
+        a.timeout = Some(0.0);
+        assert!(usage(a).starts_with("--timeout: "));
         let c = Config::from_args(args("redis://a", "redis://b"), none).unwrap();
         assert!(c.copy_ttl && c.replace);
         assert_eq!(
             (c.scan_count, c.pipeline),
             (DEFAULT_SCAN_COUNT, DEFAULT_PIPELINE)
         );
+        assert_eq!((c.timeout, c.checkpoint), (DEFAULT_TIMEOUT, None));
+    }
+
+    #[test]
+    fn timeout_and_checkpoint() {
+        let mut a = args("redis://a", "redis://b");
+        a.timeout = Some(0.5);
+        a.checkpoint = Some("run.ckpt".into());
+        let c = Config::from_args(a.clone(), |_| None).unwrap();
+        assert_eq!(c.timeout, Duration::from_millis(500));
+        assert_eq!(c.checkpoint, Some(PathBuf::from("run.ckpt")));
+        // A dump file is written whole or not at all: nothing to resume.
+        a.to = Some("out.rump".into());
+        let e = Config::from_args(a, |_| None).unwrap_err().to_string();
+        assert!(
+            e.contains("--checkpoint resumes a copy into a server"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn timeout_limits() {
+        assert_eq!(timeout_from_secs(0.001), Ok(MIN_TIMEOUT));
+        assert!(timeout_from_secs(0.000_999).is_err());
+        assert_eq!(timeout_from_secs(86_400.0), Ok(MAX_TIMEOUT));
+        assert!(timeout_from_secs(86_400.001).is_err());
+        assert!(timeout_from_secs(86_401.0).is_err());
+        for bad in [0.0, -0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(timeout_from_secs(bad).is_err(), "{bad}");
+        }
+        assert_eq!(timeout_from_secs(30.0), Ok(DEFAULT_TIMEOUT));
     }
 }

@@ -1,9 +1,11 @@
 //! The `rump` command: parses the command line, hands the run to
 //! [`rump::app::run`], prints what happened and maps it to the exit status
-//! (0 done, 1 failed, 2 usage, 130/143 interrupted).
+//! (0 done, 1 failed, 2 usage, 130/143 interrupted). Every error and failure
+//! it prints goes through [`rump::secrets::redact`] first.
 // Tests may unwrap; the tool itself may not (STYLE rule 7).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -11,19 +13,23 @@ use rump::cli::{Args, HELP};
 use rump::config::Config;
 use rump::error::Error;
 use rump::progress::{group, Reporter};
+use rump::secrets::{self, redact};
 
 fn main() -> ExitCode {
     match run() {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("rump: {e}");
+            eprintln!("rump: {}", redact(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }
 }
 
 fn run() -> Result<u8, Error> {
-    let args = Args::parse()?;
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // Before anything can fail and print: even a usage error is masked.
+    secrets::register_command_line(&argv);
+    let args = Args::parse_from(argv)?;
     if args.help {
         print!("{HELP}");
         return Ok(0);
@@ -34,22 +40,28 @@ fn run() -> Result<u8, Error> {
     }
     let config = Config::from_args(args, |var| std::env::var(var).ok())?;
     let mut reporter = Reporter::new(config.silent);
-    let outcome = rump::app::run(&config, &mut reporter);
+    let mut outcome = rump::app::run(&config, &mut reporter);
+    // A server may echo a password inside its error (a renamed AUTH does).
+    if let Some(error) = &mut outcome.summary.error {
+        *error = redact(error).into_owned();
+    }
     let summary = &outcome.summary;
 
     let mut err = std::io::stderr().lock();
     for failure in &outcome.failures {
-        let _ = writeln!(err, "rump: {failure}");
+        say(&mut err, failure);
     }
     if summary.failed > outcome.failures.len() as u64 {
         let more = summary.failed - outcome.failures.len() as u64;
+        // Lines of rump's own counts are printed as they are: masking a
+        // one-digit password there would only garble the numbers.
         let _ = writeln!(err, "rump: … and {} more keys failed", group(more));
     }
     if let Some(e) = &outcome.error {
         if e.is_broken_pipe() {
             return Ok(0);
         }
-        let _ = writeln!(err, "rump: {e}");
+        say(&mut err, &e.to_string());
     } else if summary.failed > 0 && !config.silent {
         let _ = writeln!(
             err,
@@ -74,4 +86,10 @@ fn run() -> Result<u8, Error> {
         (None, None) if summary.failed > 0 => 1,
         (None, None) => 0,
     })
+}
+
+/// Prints one `rump: …` line on stderr, secrets masked; a closed stderr is
+/// nothing to report.
+fn say(err: &mut impl Write, line: &str) {
+    let _ = writeln!(err, "rump: {}", redact(line));
 }

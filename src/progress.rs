@@ -224,7 +224,7 @@ impl Reporter {
         self.clear();
         let mut err = std::io::stderr().lock();
         for notice in notices {
-            let _ = writeln!(err, "rump: {notice}");
+            let _ = writeln!(err, "rump: {}", crate::secrets::redact(&notice));
         }
     }
 

@@ -345,6 +345,8 @@ fn start_slow_dump(source: &Server, dir: &Path, file: &str) -> (Vec<u8>, std::pr
         "--rate",
         "500",
         "--json",
+        "--timeout",
+        "1",
     ]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while leftovers(dir).is_empty() {

@@ -224,6 +224,9 @@ fn kill_mid_run(which: Role) -> (Run, u16, u64) {
         "--rate",
         "1000",
         "--json",
+        // The killed server does not come back: give up on it quickly.
+        "--timeout",
+        "1",
     ];
     let child = rump_spawn(&args);
     std::thread::sleep(Duration::from_millis(700));
