@@ -182,7 +182,7 @@ impl fmt::Display for Error {
                 last,
             } => write!(
                 f,
-                "{role} {endpoint}: connection lost ({cause}) and not re-established within {} s                  (last attempt: {last})",
+                "{role} {endpoint}: connection lost ({cause}) and not re-established within {} s (last attempt: {last})",
                 waited.as_secs_f64()
             ),
             Error::Unsupported {

@@ -390,7 +390,7 @@ impl Conn {
             role: self.role,
             endpoint: self.name.clone(),
             what: format!(
-                "no reply for {} s with {} commands outstanding",
+                "waiting for replies: none for {} s with {} commands outstanding",
                 timeout.as_secs_f64(),
                 self.owed
             ),
