@@ -103,7 +103,7 @@ pub enum DumpError {
     Unrepresentable {
         /// The file name.
         file: String,
-        /// The key, escaped for display (`\xNN` for non-printable bytes).
+        /// The key, quoted for display by [`quote_key`](crate::error::quote_key).
         key: String,
         /// Why, lowercase.
         reason: String,
@@ -187,7 +187,7 @@ impl fmt::Display for DumpError {
             Self::TrailingData { offset, .. } => {
                 write!(f, "unexpected data after the end marker at byte offset {offset}")
             }
-            Self::Unrepresentable { key, reason, .. } => write!(f, "cannot write key \"{key}\": {reason}"),
+            Self::Unrepresentable { key, reason, .. } => write!(f, "cannot write key {key}: {reason}"),
         }
     }
 }
@@ -199,25 +199,6 @@ impl error::Error for DumpError {
             _ => None,
         }
     }
-}
-
-/// Escape a binary key for an error message: printable ASCII stays, the rest
-/// (and `"` and `\`) become `\xNN`, so the message is one unambiguous line.
-/// Long keys are cut at 200 bytes with a `…` marker.
-pub(crate) fn escape_key(key: &[u8]) -> String {
-    const SHOWN: usize = 200;
-    let mut out = String::with_capacity(key.len().min(SHOWN) + 2);
-    for &b in key.iter().take(SHOWN) {
-        if b.is_ascii_graphic() && b != b'"' && b != b'\\' || b == b' ' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    if key.len() > SHOWN {
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]
@@ -248,13 +229,18 @@ mod tests {
     }
 
     #[test]
-    fn escape_key_is_one_line_and_unambiguous() {
-        assert_eq!(escape_key(b"user:1"), "user:1");
+    fn keys_are_quoted_by_the_one_quote_key() {
+        let e = DumpError::Unrepresentable {
+            file: "t".into(),
+            key: crate::error::quote_key(b"a\r\n\0\"\\b c\xe2\x9c\x9d"),
+            reason: "why".into(),
+        };
         assert_eq!(
-            escape_key(b"a\r\n\0\"\\b c"),
-            "a\\x0d\\x0a\\x00\\x22\\x5cb c"
+            e.to_string(),
+            "dump file \"t\": cannot write key \"a\\r\\n\\x00\\\"\\\\b c\\xe2\\x9c\\x9d\": why"
         );
-        assert_eq!(escape_key("k✝".as_bytes()), "k\\xe2\\x9c\\x9d");
-        assert!(escape_key(&[b'x'; 300]).ends_with('…'));
+        let long = crate::error::quote_key(&[b'x'; 300]);
+        assert!(long.ends_with("\"… (300 bytes)"), "{long}");
+        assert!(!long.contains('\n'));
     }
 }

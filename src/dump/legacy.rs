@@ -35,6 +35,7 @@ use bytes::BytesMut;
 use memchr::memmem;
 
 use super::{now_ms, DumpError, Written, MAX_RECORD_LEN};
+use crate::error::quote_key;
 use crate::pipe::Item;
 
 /// The separator, "✝✝".
@@ -93,7 +94,7 @@ impl<W: Write> LegacyWriter<W> {
             if let Some(why) = unrepresentable(field) {
                 return Err(DumpError::Unrepresentable {
                     file: self.file.clone(),
-                    key: super::error::escape_key(&item.key),
+                    key: quote_key(&item.key),
                     reason: format!("its {name} {why}; use the native format"),
                 });
             }
@@ -313,8 +314,8 @@ impl<R: Read> LegacyReader<R> {
                 &self.file,
                 at,
                 format!(
-                    "legacy ttl field {:?} is not decimal milliseconds",
-                    super::error::escape_key(&field[..field.len().min(40)])
+                    "legacy ttl field {} is not decimal milliseconds",
+                    quote_key(&field[..field.len().min(40)])
                 ),
             )
         })
@@ -529,7 +530,7 @@ mod tests {
             .unwrap_err();
         assert!(
             e.to_string()
-                .contains("key \"\\x00\\x0d\\x0a\\xe2\\x9c\\x9d\\xe2\\x9c\\x9d\""),
+                .contains("key \"\\x00\\r\\n\\xe2\\x9c\\x9d\\xe2\\x9c\\x9d\""),
             "{e}"
         );
     }

@@ -50,6 +50,7 @@ pub use error::DumpError;
 pub use legacy::EXPIRED;
 pub use native::DEFAULT_BLOCK_SIZE;
 
+use crate::error::quote_key;
 use crate::pipe::Item;
 
 /// Longest key and longest payload a dump may hold, each: Redis's default
@@ -390,7 +391,7 @@ fn check_record_len(file: &str, item: &Item) -> Result<(), DumpError> {
         if len > MAX_RECORD_LEN {
             return Err(DumpError::Unrepresentable {
                 file: file.to_owned(),
-                key: error::escape_key(&item.key),
+                key: quote_key(&item.key),
                 reason: format!("its {name} is {len} bytes, over the limit of {MAX_RECORD_LEN}"),
             });
         }
