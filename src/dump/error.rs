@@ -19,8 +19,9 @@ pub enum DumpError {
         action: &'static str,
         /// Where in the stream, when known.
         offset: Option<u64>,
-        /// The underlying error; `source()` returns it, so `main` can map
-        /// `BrokenPipe` on stdout to a clean exit.
+        /// The underlying error; `source()` returns it. `BrokenPipe` on a
+        /// write is shown as the reader having gone away: the dump it got is
+        /// incomplete, and the run fails.
         source: io::Error,
     },
     /// The file ends before the structure it was in the middle of.
@@ -155,10 +156,17 @@ impl fmt::Display for DumpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "dump file {:?}: ", self.file())?;
         match self {
+            Self::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe => write!(
+                f,
+                "the reader of {} went away before the dump was complete (the backup is incomplete)",
+                if self.file() == "-" { "standard output" } else { "the pipe" }
+            ),
             Self::Io { action, offset: Some(offset), source, .. } => {
-                write!(f, "{action} failed at byte offset {offset}: {source}")
+                write!(f, "{action} failed at byte offset {offset}: {}", os_text(source))
             }
-            Self::Io { action, offset: None, source, .. } => write!(f, "{action} failed: {source}"),
+            Self::Io { action, offset: None, source, .. } => {
+                write!(f, "{action} failed: {}", os_text(source))
+            }
             Self::Truncated { offset, inside, .. } => {
                 write!(f, "truncated: file ends inside the {inside} at byte offset {offset}")
             }
@@ -201,6 +209,18 @@ impl error::Error for DumpError {
     }
 }
 
+/// An operating-system error as a lowercase phrase, as the rest of the
+/// message: "no space left on device", not "No space left on device (os
+/// error 28)".
+fn os_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = text.find(" (os error").map_or(&text[..], |i| &text[..i]);
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,8 +244,34 @@ mod tests {
         );
         let source = error::Error::source(&e).and_then(|s| s.downcast_ref::<io::Error>());
         assert_eq!(source.map(io::Error::kind), Some(io::ErrorKind::BrokenPipe));
-        assert!(e.to_string().starts_with("dump file \"-\": write failed: "));
         assert!(!e.to_string().ends_with('.'));
+    }
+
+    #[test]
+    fn os_errors_read_as_lowercase_phrases_and_a_gone_reader_as_an_incomplete_dump() {
+        let full = DumpError::io(
+            "/dev/full",
+            "write",
+            Some(0),
+            io::Error::from_raw_os_error(28),
+        );
+        assert_eq!(
+            full.to_string(),
+            "dump file \"/dev/full\": write failed at byte offset 0: no space left on device"
+        );
+        let custom = io::Error::new(io::ErrorKind::InvalidInput, "is a directory");
+        assert_eq!(
+            DumpError::io("d", "create", None, custom).to_string(),
+            "dump file \"d\": create failed: is a directory"
+        );
+        let gone = |file| DumpError::io(file, "write", Some(9), io::ErrorKind::BrokenPipe.into());
+        assert_eq!(
+            gone("-").to_string(),
+            "dump file \"-\": the reader of standard output went away before the dump was complete (the backup is incomplete)"
+        );
+        assert!(gone("fifo")
+            .to_string()
+            .contains(": the reader of the pipe went away"));
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl<W: Write> LegacyWriter<W> {
         ] {
             self.out
                 .write_all(piece)
-                .map_err(|e| DumpError::io(&self.file, "write", Some(self.offset), e))?;
+                .map_err(|e| super::write_error(&self.file, self.offset, &self.out, e))?;
             self.offset += piece.len() as u64;
         }
         self.records += 1;
@@ -137,9 +137,10 @@ impl<W: Write> LegacyWriter<W> {
             records,
             skipped_expired,
         } = self;
-        let out = out
-            .into_inner()
-            .map_err(|e| DumpError::io(&file, "write", Some(offset), e.into_error()))?;
+        let out = out.into_inner().map_err(|e| {
+            let (e, out) = e.into_parts();
+            super::write_error(&file, offset, &out, e)
+        })?;
         Ok(Written {
             out,
             records,

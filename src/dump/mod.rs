@@ -41,7 +41,7 @@ mod native;
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Stdin, Write};
+use std::io::{self, BufReader, BufWriter, Read, Stdin, Write};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -397,6 +397,14 @@ fn check_record_len(file: &str, item: &Item) -> Result<(), DumpError> {
         }
     }
     Ok(())
+}
+
+/// A failed write through a writer's `BufWriter`, at the first byte the
+/// destination did not take (`offset` counts bytes handed to the buffer;
+/// what is still in it never went out), so `/dev/full` fails at 0.
+fn write_error<W: Write>(file: &str, offset: u64, out: &BufWriter<W>, e: io::Error) -> DumpError {
+    let at = offset.saturating_sub(out.buffer().len() as u64);
+    DumpError::io(file, "write", Some(at), e)
 }
 
 /// Now, Unix milliseconds (0 if the clock is before 1970).

@@ -127,10 +127,10 @@ impl<W: Write> NativeWriter<W> {
         end[9..].copy_from_slice(&crc.to_le_bytes());
         self.put(&end)?;
         let offset = self.offset;
-        let out = self
-            .out
-            .into_inner()
-            .map_err(|e| DumpError::io(&self.file, "write", Some(offset), e.into_error()))?;
+        let out = self.out.into_inner().map_err(|e| {
+            let (e, out) = e.into_parts();
+            super::write_error(&self.file, offset, &out, e)
+        })?;
         Ok(Written {
             out,
             records: self.records,
@@ -149,7 +149,7 @@ impl<W: Write> NativeWriter<W> {
     fn put_raw(&mut self, bytes: &[u8]) -> Result<(), DumpError> {
         self.out
             .write_all(bytes)
-            .map_err(|e| DumpError::io(&self.file, "write", Some(self.offset), e))?;
+            .map_err(|e| super::write_error(&self.file, self.offset, &self.out, e))?;
         self.offset += bytes.len() as u64;
         Ok(())
     }
