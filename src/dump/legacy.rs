@@ -34,7 +34,7 @@ use std::ops::Range;
 use bytes::BytesMut;
 use memchr::memmem;
 
-use super::{now_ms, DumpError, Written, MAX_RECORD_LEN};
+use super::{now_ms, DumpError, Written, MAX_EXPIRE_AT_MS, MAX_RECORD_LEN};
 use crate::error::quote_key;
 use crate::pipe::Item;
 
@@ -331,10 +331,20 @@ impl<R: Read> LegacyReader<R> {
     /// The record starting at `record`, all three separators found.
     fn span(&self, record: usize, now: u64) -> Result<Span, DumpError> {
         let [s0, s1, s2] = self.seps;
-        let expire_at_ms = match self.parse_ttl(s1 + SEP.len()..s2)? {
+        let ttl = s1 + SEP.len()..s2;
+        let expire_at_ms = match self.parse_ttl(ttl.clone())? {
             0 => 0,
             t if t < 0 => EXPIRED,
-            t => now.saturating_add(t.unsigned_abs()),
+            t => now
+                .checked_add(t.unsigned_abs())
+                .filter(|&at| at <= MAX_EXPIRE_AT_MS)
+                .ok_or_else(|| {
+                    DumpError::malformed(
+                        &self.file,
+                        self.buf_start + ttl.start as u64,
+                        format!("legacy ttl {t} puts the expiry beyond the latest RESTORE accepts ({MAX_EXPIRE_AT_MS})"),
+                    )
+                })?,
         };
         Ok(Span {
             key: record..s0,
@@ -744,6 +754,20 @@ mod tests {
             served.get() <= bound,
             "{} bytes read from a 10 MiB stream",
             served.get()
+        );
+    }
+
+    #[test]
+    fn a_ttl_past_i64_max_is_an_error() {
+        let ok = record(b"k", b"v", b"1000");
+        let t = (MAX_EXPIRE_AT_MS - now_ms() + 60_000).to_string();
+        let bytes = [ok.as_slice(), &record(b"k2", b"v", t.as_bytes())].concat();
+        let (items, err) = read_capped(&bytes, MAX_RECORD_LEN);
+        assert_eq!(items.len(), 1);
+        let want = format!("legacy ttl {t} puts the expiry beyond the latest RESTORE accepts ({MAX_EXPIRE_AT_MS}) at byte offset {}", ok.len() + 2 + 2 * SEP.len() + 1);
+        assert!(
+            err.as_deref().is_some_and(|e| e.ends_with(&want)),
+            "{err:?}"
         );
     }
 }

@@ -58,6 +58,11 @@ use crate::pipe::Item;
 /// reject longer lengths before allocating anything for them.
 pub const MAX_RECORD_LEN: usize = 512 * 1024 * 1024;
 
+/// Latest expiry time a dump may hold, Unix milliseconds: `RESTORE` takes a
+/// signed 64-bit ttl, so anything above `i64::MAX` would wrap. Writers refuse
+/// later ones and readers reject them, naming the offset.
+pub const MAX_EXPIRE_AT_MS: u64 = i64::MAX as u64;
+
 /// What a native dump records about where it came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DumpHeader {
@@ -387,14 +392,25 @@ impl Read for Input {
 
 /// Refuse a field the readers would reject.
 fn check_record_len(file: &str, item: &Item) -> Result<(), DumpError> {
+    let refuse = |reason| {
+        Err(DumpError::Unrepresentable {
+            file: file.to_owned(),
+            key: quote_key(&item.key),
+            reason,
+        })
+    };
     for (name, len) in [("key", item.key.len()), ("payload", item.payload.len())] {
         if len > MAX_RECORD_LEN {
-            return Err(DumpError::Unrepresentable {
-                file: file.to_owned(),
-                key: quote_key(&item.key),
-                reason: format!("its {name} is {len} bytes, over the limit of {MAX_RECORD_LEN}"),
-            });
+            return refuse(format!(
+                "its {name} is {len} bytes, over the limit of {MAX_RECORD_LEN}"
+            ));
         }
+    }
+    if item.expire_at_ms > MAX_EXPIRE_AT_MS {
+        return refuse(format!(
+            "its expiry time {} is beyond the latest RESTORE accepts ({MAX_EXPIRE_AT_MS})",
+            item.expire_at_ms
+        ));
     }
     Ok(())
 }
@@ -512,6 +528,22 @@ mod tests {
             assert_eq!(
                 e,
                 format!("dump file \"t\": cannot write key \"big\": its payload is {} bytes, over the limit of {MAX_RECORD_LEN}", MAX_RECORD_LEN + 1)
+            );
+        }
+    }
+
+    #[test]
+    fn writers_refuse_an_expiry_beyond_i64_max() {
+        for format in [Format::Native, Format::Legacy] {
+            let mut w = DumpWriter::new(Vec::new(), "t", format, DumpHeader::default()).unwrap();
+            let e = w.write(&Item {
+                key: Bytes::from_static(b"late"),
+                payload: Bytes::new(),
+                expire_at_ms: MAX_EXPIRE_AT_MS + 1,
+            });
+            assert_eq!(
+                e.unwrap_err().to_string(),
+                "dump file \"t\": cannot write key \"late\": its expiry time 9223372036854775808 is beyond the latest RESTORE accepts (9223372036854775807)"
             );
         }
     }
