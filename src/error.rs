@@ -126,17 +126,6 @@ impl Error {
             other => other.to_string(),
         }
     }
-
-    /// True when the error is a closed stdout (`rump ... -to - | head`): the
-    /// reader went away on purpose, so the run is not a failure.
-    pub fn is_broken_pipe(&self) -> bool {
-        match self {
-            Error::Dump(e) => std::error::Error::source(e)
-                .and_then(|s| s.downcast_ref::<io::Error>())
-                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe),
-            _ => false,
-        }
-    }
 }
 
 impl fmt::Display for Error {

@@ -58,9 +58,8 @@ fn run() -> Result<u8, Error> {
         let _ = writeln!(err, "rump: … and {} more keys failed", group(more));
     }
     if let Some(e) = &outcome.error {
-        if e.is_broken_pipe() {
-            return Ok(0);
-        }
+        // Including a broken pipe on `-to -`: a dump cut short by its reader
+        // is an incomplete backup, not a success.
         say(&mut err, &e.to_string());
     } else if summary.failed > 0 && !config.silent {
         let _ = writeln!(

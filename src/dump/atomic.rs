@@ -1,4 +1,5 @@
-//! Where a dump is written: a file replaced atomically, or stdout.
+//! Where a dump is written: a regular file replaced atomically, a device or
+//! FIFO written in place, or stdout.
 //!
 //! [`AtomicFile`] writes to a temporary file beside the target path (same
 //! directory, so the final `rename` cannot cross filesystems), created with
@@ -8,6 +9,13 @@
 //! commit (an error, a panic unwinding, Ctrl-C handled by the engine) removes
 //! the temporary file, so last night's backup is either replaced by a whole
 //! new dump or not touched at all.
+//!
+//! A symbolic link is followed first: the file it points at is the one
+//! replaced (the temporary file goes beside it), so the link stays a link. A
+//! target that exists and is not a regular file (`/dev/null`, a tape, a FIFO
+//! a compressor reads from) cannot be replaced by renaming: renaming over a
+//! device node would swap it for a regular file. [`Output`] opens those and
+//! writes into them directly, as a shell redirection would.
 //!
 //! Not owned here: signal handling (the engine must unwind, not `exit`, for
 //! `Drop` to run; a SIGKILL leaves a `.name.rump-tmp-*` file behind, which is
@@ -22,6 +30,10 @@ use std::path::{Path, PathBuf};
 
 use super::DumpError;
 
+/// Most symbolic links followed to find the file a dump path names (Linux's
+/// own limit for one path lookup).
+const MAX_LINKS: usize = 40;
+
 /// A file being written beside `path`, renamed over it on [`commit`](Self::commit).
 #[derive(Debug)]
 pub struct AtomicFile {
@@ -33,22 +45,35 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     /// Create the temporary file `.<name>.rump-tmp-<pid>-<random>` in the
-    /// directory of `path`, mode 0600 (umask may only remove bits).
+    /// directory of `path`, mode 0600 (umask may only remove bits). If
+    /// `path` is a symbolic link (even a dangling one), the file it points at
+    /// is the one that will be replaced, and the temporary file goes beside
+    /// that file.
     ///
     /// # Errors
-    /// `InvalidInput` if `path` has no file name or is a directory (found
-    /// now, not by the final rename after the whole database was read);
-    /// otherwise whatever the directory refuses (missing, not writable).
+    /// `InvalidInput` if `path` has no file name, is a directory or another
+    /// file that is not a regular one, or is a loop of links (all found now,
+    /// not by the final rename after the whole database was read); otherwise
+    /// whatever the directory refuses (missing, not writable).
     pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
-        let path = path.as_ref().to_path_buf();
+        let path = resolve_links(path.as_ref())?;
         let Some(name) = path.file_name() else {
             return Err(io::Error::new(
                 ErrorKind::InvalidInput,
                 "dump path has no file name",
             ));
         };
-        if fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
-            return Err(io::Error::new(ErrorKind::InvalidInput, "is a directory"));
+        match fs::metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                return Err(io::Error::new(ErrorKind::InvalidInput, "is a directory"))
+            }
+            Ok(m) if !m.is_file() => {
+                return Err(io::Error::new(
+                    ErrorKind::InvalidInput,
+                    "is not a regular file, so it cannot be replaced",
+                ))
+            }
+            _ => {}
         }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -83,7 +108,7 @@ impl AtomicFile {
         }
     }
 
-    /// The path the dump will have once committed.
+    /// The path the dump will have once committed (symbolic links followed).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -137,6 +162,33 @@ impl Drop for AtomicFile {
     }
 }
 
+/// `path` with symbolic links followed until it names something that is not
+/// a link, or nothing: a dangling link resolves to the path it points at.
+/// A relative link target is taken from the link's own directory. Only the
+/// last component is resolved; the directories on the way are left to the
+/// kernel, which resolves them the same way for the temporary file.
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..=MAX_LINKS {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = fs::read_link(&path)?;
+                // An absolute `to` replaces the whole path in `join`.
+                path = match path.parent() {
+                    Some(dir) => dir.join(to),
+                    None => to,
+                };
+            }
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            _ => return Ok(path),
+        }
+    }
+    Err(io::Error::new(
+        ErrorKind::InvalidInput,
+        format!("more than {MAX_LINKS} levels of symbolic links"),
+    ))
+}
+
 /// 64 random-enough bits for a temporary name without a `rand` dependency:
 /// std seeds each `RandomState` from the OS once per process and varies it
 /// per instance. `create_new` makes a collision an error, and we retry.
@@ -151,40 +203,76 @@ fn random() -> u64 {
 }
 
 /// The destination of a dump as the user named it: `-` is stdout, streamed
-/// directly (no temporary file, nothing to rename); anything else is an
-/// [`AtomicFile`].
+/// directly (no temporary file, nothing to rename); an existing file that is
+/// not a regular one (a device, a FIFO), possibly through symbolic links, is
+/// written in place; anything else is an [`AtomicFile`].
 #[derive(Debug)]
 pub enum Output {
-    /// A file replaced atomically on commit.
+    /// A regular file replaced atomically on commit.
     File(AtomicFile),
+    /// A device or FIFO, opened for writing and written in place.
+    Direct(File),
     /// Standard output.
     Stdout(Stdout),
 }
 
 impl Output {
-    /// Open `path` for writing a dump (`-` = stdout).
+    /// Open `path` for writing a dump (`-` = stdout). Opening a FIFO waits
+    /// until something opens it for reading, as a shell redirection does.
     ///
     /// # Errors
-    /// [`DumpError::Io`] naming the file when the temporary file cannot be created.
+    /// [`DumpError::Io`] naming the file when the temporary file cannot be
+    /// created or the device cannot be opened.
     pub fn create(path: &str) -> Result<Self, DumpError> {
         if path == "-" {
             return Ok(Self::Stdout(io::stdout()));
         }
-        AtomicFile::create(path)
-            .map(Self::File)
-            .map_err(|e| DumpError::io(path, "create", None, e))
+        // `metadata` follows links: this is the type of what is written.
+        match fs::metadata(path) {
+            Ok(m) if !m.is_file() && !m.is_dir() => OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map(Self::Direct)
+                .map_err(|e| DumpError::io(path, "open", None, e)),
+            _ => AtomicFile::create(path)
+                .map(Self::File)
+                .map_err(|e| DumpError::io(path, "create", None, e)),
+        }
     }
 
-    /// Finish: commit the file, or flush stdout.
+    /// True for an [`AtomicFile`]: nothing reaches `path` before
+    /// [`commit`](Self::commit). False when bytes go out as they are written.
+    pub fn is_atomic(&self) -> bool {
+        matches!(self, Self::File(_))
+    }
+
+    /// Finish: commit the file, or flush (and, for a device, fsync) what was
+    /// written in place.
     ///
     /// # Errors
-    /// [`DumpError::Io`] naming the file; for stdout the source may be
-    /// `BrokenPipe`, which `main` treats as a clean exit.
+    /// [`DumpError::Io`] naming the file. A `BrokenPipe` source means the
+    /// reader of stdout or of a FIFO went away: the dump it got is incomplete.
     pub fn commit(self, name: &str) -> Result<(), DumpError> {
         match self {
             Self::File(f) => f
                 .commit()
                 .map_err(|e| DumpError::io(name, "commit", None, e)),
+            Self::Direct(mut f) => {
+                f.flush()
+                    .map_err(|e| DumpError::io(name, "write", None, e))?;
+                match f.sync_all() {
+                    // /dev/null and FIFOs have nothing to sync and say so.
+                    Err(e)
+                        if !matches!(
+                            e.kind(),
+                            ErrorKind::InvalidInput | ErrorKind::Unsupported
+                        ) =>
+                    {
+                        Err(DumpError::io(name, "commit", None, e))
+                    }
+                    _ => Ok(()),
+                }
+            }
             Self::Stdout(mut s) => s.flush().map_err(|e| DumpError::io(name, "write", None, e)),
         }
     }
@@ -194,6 +282,7 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Self::File(f) => f.write(buf),
+            Self::Direct(f) => f.write(buf),
             Self::Stdout(s) => s.write(buf),
         }
     }
@@ -201,6 +290,7 @@ impl Write for Output {
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Self::File(f) => f.write_vectored(bufs),
+            Self::Direct(f) => f.write_vectored(bufs),
             Self::Stdout(s) => s.write_vectored(bufs),
         }
     }
@@ -208,6 +298,7 @@ impl Write for Output {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Self::File(f) => f.flush(),
+            Self::Direct(f) => f.flush(),
             Self::Stdout(s) => s.flush(),
         }
     }
@@ -318,5 +409,90 @@ mod tests {
             "{e}"
         );
         assert!(AtomicFile::create("/").is_err());
+    }
+
+    #[test]
+    fn a_symlink_is_followed_and_stays_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, links) = (dir.path().join("data"), dir.path().join("links"));
+        fs::create_dir(&data).unwrap();
+        fs::create_dir(&links).unwrap();
+        fs::write(data.join("real.rump"), b"last night").unwrap();
+        let link = links.join("latest.rump");
+        std::os::unix::fs::symlink("../data/real.rump", &link).unwrap();
+        let mut f = AtomicFile::create(&link).unwrap();
+        assert_eq!(f.path(), links.join("../data/real.rump"));
+        assert_eq!(f.temp_path().parent(), Some(&*links.join("../data")));
+        f.write_all(b"tonight").unwrap();
+        f.commit().unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(fs::read(data.join("real.rump")).unwrap(), b"tonight");
+        assert!(leftovers(&data).is_empty() && leftovers(&links).is_empty());
+
+        // A dangling link, through a second link: the file is created.
+        std::os::unix::fs::symlink(data.join("new.rump"), links.join("hop")).unwrap();
+        std::os::unix::fs::symlink("hop", links.join("next.rump")).unwrap();
+        let mut out = Output::create(&links.join("next.rump").to_string_lossy()).unwrap();
+        assert!(out.is_atomic());
+        out.write_all(b"first").unwrap();
+        out.commit("next.rump").unwrap();
+        assert_eq!(fs::read(data.join("new.rump")).unwrap(), b"first");
+        assert!(fs::symlink_metadata(links.join("next.rump"))
+            .unwrap()
+            .is_symlink());
+    }
+
+    #[test]
+    fn a_symlink_loop_is_refused_at_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::os::unix::fs::symlink(&b, &a).unwrap();
+        std::os::unix::fs::symlink(&a, &b).unwrap();
+        let e = Output::create(&a.to_string_lossy()).unwrap_err();
+        assert!(
+            e.to_string().ends_with(&format!(
+                "create failed: more than {MAX_LINKS} levels of symbolic links"
+            )),
+            "{e}"
+        );
+        // Exactly MAX_LINKS links lead to a file.
+        let at = |i: usize| dir.path().join(format!("l{i}"));
+        fs::write(at(0), b"").unwrap();
+        for i in 1..=MAX_LINKS {
+            std::os::unix::fs::symlink(at(i - 1), at(i)).unwrap();
+        }
+        assert_eq!(resolve_links(&at(MAX_LINKS)).unwrap(), at(0));
+        std::os::unix::fs::symlink(at(MAX_LINKS), at(MAX_LINKS + 1)).unwrap();
+        assert!(resolve_links(&at(MAX_LINKS + 1)).is_err());
+    }
+
+    #[test]
+    fn a_fifo_is_written_in_place_never_renamed_over() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = AtomicFile::create(&fifo).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "is not a regular file, so it cannot be replaced"
+        );
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || tx.send(fs::read(path).unwrap()));
+        let mut out = Output::create(&fifo.to_string_lossy()).unwrap();
+        assert!(!out.is_atomic());
+        out.write_all(b"through the pipe").unwrap();
+        // fsync of a FIFO fails with EINVAL: not an error here.
+        out.commit("pipe").unwrap();
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(got, b"through the pipe");
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert!(leftovers(dir.path()).is_empty());
     }
 }

@@ -19,8 +19,9 @@ pub enum DumpError {
         action: &'static str,
         /// Where in the stream, when known.
         offset: Option<u64>,
-        /// The underlying error; `source()` returns it, so `main` can map
-        /// `BrokenPipe` on stdout to a clean exit.
+        /// The underlying error; `source()` returns it. `BrokenPipe` on a
+        /// write is shown as the reader having gone away: the dump it got is
+        /// incomplete, and the run fails.
         source: io::Error,
     },
     /// The file ends before the structure it was in the middle of.
@@ -103,7 +104,7 @@ pub enum DumpError {
     Unrepresentable {
         /// The file name.
         file: String,
-        /// The key, escaped for display (`\xNN` for non-printable bytes).
+        /// The key, quoted for display by [`quote_key`](crate::error::quote_key).
         key: String,
         /// Why, lowercase.
         reason: String,
@@ -155,10 +156,17 @@ impl fmt::Display for DumpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "dump file {:?}: ", self.file())?;
         match self {
+            Self::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe => write!(
+                f,
+                "the reader of {} went away before the dump was complete (the backup is incomplete)",
+                if self.file() == "-" { "standard output" } else { "the pipe" }
+            ),
             Self::Io { action, offset: Some(offset), source, .. } => {
-                write!(f, "{action} failed at byte offset {offset}: {source}")
+                write!(f, "{action} failed at byte offset {offset}: {}", os_text(source))
             }
-            Self::Io { action, offset: None, source, .. } => write!(f, "{action} failed: {source}"),
+            Self::Io { action, offset: None, source, .. } => {
+                write!(f, "{action} failed: {}", os_text(source))
+            }
             Self::Truncated { offset, inside, .. } => {
                 write!(f, "truncated: file ends inside the {inside} at byte offset {offset}")
             }
@@ -187,7 +195,7 @@ impl fmt::Display for DumpError {
             Self::TrailingData { offset, .. } => {
                 write!(f, "unexpected data after the end marker at byte offset {offset}")
             }
-            Self::Unrepresentable { key, reason, .. } => write!(f, "cannot write key \"{key}\": {reason}"),
+            Self::Unrepresentable { key, reason, .. } => write!(f, "cannot write key {key}: {reason}"),
         }
     }
 }
@@ -201,23 +209,16 @@ impl error::Error for DumpError {
     }
 }
 
-/// Escape a binary key for an error message: printable ASCII stays, the rest
-/// (and `"` and `\`) become `\xNN`, so the message is one unambiguous line.
-/// Long keys are cut at 200 bytes with a `…` marker.
-pub(crate) fn escape_key(key: &[u8]) -> String {
-    const SHOWN: usize = 200;
-    let mut out = String::with_capacity(key.len().min(SHOWN) + 2);
-    for &b in key.iter().take(SHOWN) {
-        if b.is_ascii_graphic() && b != b'"' && b != b'\\' || b == b' ' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    if key.len() > SHOWN {
-        out.push('…');
-    }
-    out
+/// An operating-system error as a lowercase phrase, as the rest of the
+/// message: "no space left on device", not "No space left on device (os
+/// error 28)".
+fn os_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = text.find(" (os error").map_or(&text[..], |i| &text[..i]);
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }
 
 #[cfg(test)]
@@ -243,18 +244,49 @@ mod tests {
         );
         let source = error::Error::source(&e).and_then(|s| s.downcast_ref::<io::Error>());
         assert_eq!(source.map(io::Error::kind), Some(io::ErrorKind::BrokenPipe));
-        assert!(e.to_string().starts_with("dump file \"-\": write failed: "));
         assert!(!e.to_string().ends_with('.'));
     }
 
     #[test]
-    fn escape_key_is_one_line_and_unambiguous() {
-        assert_eq!(escape_key(b"user:1"), "user:1");
-        assert_eq!(
-            escape_key(b"a\r\n\0\"\\b c"),
-            "a\\x0d\\x0a\\x00\\x22\\x5cb c"
+    fn os_errors_read_as_lowercase_phrases_and_a_gone_reader_as_an_incomplete_dump() {
+        let full = DumpError::io(
+            "/dev/full",
+            "write",
+            Some(0),
+            io::Error::from_raw_os_error(28),
         );
-        assert_eq!(escape_key("k✝".as_bytes()), "k\\xe2\\x9c\\x9d");
-        assert!(escape_key(&[b'x'; 300]).ends_with('…'));
+        assert_eq!(
+            full.to_string(),
+            "dump file \"/dev/full\": write failed at byte offset 0: no space left on device"
+        );
+        let custom = io::Error::new(io::ErrorKind::InvalidInput, "is a directory");
+        assert_eq!(
+            DumpError::io("d", "create", None, custom).to_string(),
+            "dump file \"d\": create failed: is a directory"
+        );
+        let gone = |file| DumpError::io(file, "write", Some(9), io::ErrorKind::BrokenPipe.into());
+        assert_eq!(
+            gone("-").to_string(),
+            "dump file \"-\": the reader of standard output went away before the dump was complete (the backup is incomplete)"
+        );
+        assert!(gone("fifo")
+            .to_string()
+            .contains(": the reader of the pipe went away"));
+    }
+
+    #[test]
+    fn keys_are_quoted_by_the_one_quote_key() {
+        let e = DumpError::Unrepresentable {
+            file: "t".into(),
+            key: crate::error::quote_key(b"a\r\n\0\"\\b c\xe2\x9c\x9d"),
+            reason: "why".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "dump file \"t\": cannot write key \"a\\r\\n\\x00\\\"\\\\b c\\xe2\\x9c\\x9d\": why"
+        );
+        let long = crate::error::quote_key(&[b'x'; 300]);
+        assert!(long.ends_with("\"… (300 bytes)"), "{long}");
+        assert!(!long.contains('\n'));
     }
 }

@@ -34,8 +34,9 @@ use std::ops::Range;
 use bytes::BytesMut;
 use memchr::memmem;
 
-use super::{now_ms, DumpError, Written, MAX_RECORD_LEN};
+use super::{now_ms, DumpError, Written, MAX_EXPIRE_AT_MS, MAX_RECORD_LEN};
 use crate::engine::item::Item;
+use crate::error::quote_key;
 
 /// The separator, "✝✝".
 pub(crate) const SEP: &[u8] = "✝✝".as_bytes();
@@ -46,14 +47,11 @@ const CROSS: &[u8] = "✝".as_bytes();
 pub const EXPIRED: u64 = 1;
 /// Longest ttl field accepted: "-" and 19 digits.
 const MAX_TTL_LEN: usize = 20;
-/// Bytes read from the file at a time (more when a record is larger).
+/// Bytes read from the file at a time.
 const READ_CHUNK: usize = 256 * 1024;
 /// A batch is closed at this many bytes or records.
 const BATCH_BYTES: usize = 1 << 20;
 const BATCH_RECORDS: usize = 4096;
-/// An unfinished record longer than this is an error, not a reason to keep
-/// buffering: key and payload at their limits plus separators and ttl.
-const MAX_LEGACY_RECORD: usize = 2 * MAX_RECORD_LEN + 3 * 6 + MAX_TTL_LEN;
 
 /// Why a field cannot be written in the legacy format, if it cannot.
 pub(crate) fn unrepresentable(field: &[u8]) -> Option<&'static str> {
@@ -93,7 +91,7 @@ impl<W: Write> LegacyWriter<W> {
             if let Some(why) = unrepresentable(field) {
                 return Err(DumpError::Unrepresentable {
                     file: self.file.clone(),
-                    key: super::error::escape_key(&item.key),
+                    key: quote_key(&item.key),
                     reason: format!("its {name} {why}; use the native format"),
                 });
             }
@@ -121,7 +119,7 @@ impl<W: Write> LegacyWriter<W> {
         ] {
             self.out
                 .write_all(piece)
-                .map_err(|e| DumpError::io(&self.file, "write", Some(self.offset), e))?;
+                .map_err(|e| super::write_error(&self.file, self.offset, &self.out, e))?;
             self.offset += piece.len() as u64;
         }
         self.records += 1;
@@ -136,9 +134,10 @@ impl<W: Write> LegacyWriter<W> {
             records,
             skipped_expired,
         } = self;
-        let out = out
-            .into_inner()
-            .map_err(|e| DumpError::io(&file, "write", Some(offset), e.into_error()))?;
+        let out = out.into_inner().map_err(|e| {
+            let (e, out) = e.into_parts();
+            super::write_error(&file, offset, &out, e)
+        })?;
         Ok(Written {
             out,
             records,
@@ -152,11 +151,18 @@ impl<W: Write> LegacyWriter<W> {
 struct Span {
     key: Range<usize>,
     payload: Range<usize>,
-    ttl: i64,
+    expire_at_ms: u64,
 }
 
-/// Stream-parses the legacy format with a bounded buffer: at most one
-/// unfinished record plus one read chunk beyond what has been handed out.
+/// The three fields of a record, in order, as error messages name them.
+const FIELDS: [&str; 3] = ["key", "payload", "ttl"];
+
+/// Stream-parses the legacy format with a bounded buffer. The format has no
+/// lengths, so a field is over its limit as soon as that many bytes have
+/// gone by without a separator: the buffer never holds more than one
+/// unfinished record (key and payload at most `max_field` bytes each, the
+/// ttl at most [`MAX_TTL_LEN`], three separators) plus one read chunk
+/// beyond what has been handed out.
 pub(crate) struct LegacyReader<R: Read> {
     r: R,
     file: String,
@@ -170,6 +176,8 @@ pub(crate) struct LegacyReader<R: Read> {
     scan: usize,
     eof: bool,
     records: u64,
+    /// Longest key or payload accepted; [`MAX_RECORD_LEN`] but in tests.
+    max_field: usize,
 }
 
 impl<R: Read> LegacyReader<R> {
@@ -187,7 +195,16 @@ impl<R: Read> LegacyReader<R> {
             scan: 0,
             eof: false,
             records: 0,
+            max_field: MAX_RECORD_LEN,
         }
+    }
+
+    /// Lower the per-field limit (default [`MAX_RECORD_LEN`]), so that tests
+    /// can reach it with kilobytes instead of half a gigabyte.
+    #[cfg(test)]
+    pub(crate) fn with_max_field(mut self, n: usize) -> Self {
+        self.max_field = n;
+        self
     }
 
     pub(crate) fn records(&self) -> u64 {
@@ -199,36 +216,29 @@ impl<R: Read> LegacyReader<R> {
     }
 
     pub(crate) fn next_batch(&mut self) -> Result<Option<Vec<Item>>, DumpError> {
+        let now = now_ms();
         let mut spans = Vec::new();
         // End of the last complete record in `buf`.
         let mut end = 0usize;
         loop {
-            while self.nseps < 3 {
-                if let Some(i) = memmem::find(&self.buf[self.scan..], SEP) {
-                    self.seps[self.nseps] = self.scan + i;
-                    self.nseps += 1;
-                    self.scan += i + SEP.len();
-                } else {
-                    // A separator may straddle the end of the buffer.
-                    self.scan = self.scan.max(self.buf.len().saturating_sub(SEP.len() - 1));
-                    break;
+            let found = self
+                .find_separators(end)
+                .and_then(|whole| whole.then(|| self.span(end, now)).transpose());
+            match found {
+                Ok(Some(span)) => {
+                    spans.push(span);
+                    end = self.seps[2] + SEP.len();
+                    self.nseps = 0;
+                    if spans.len() >= BATCH_RECORDS || end >= BATCH_BYTES {
+                        break;
+                    }
+                    continue;
                 }
-            }
-            if self.nseps == 3 {
-                let [s0, s1, s2] = self.seps;
-                spans.push(Span {
-                    key: end..s0,
-                    payload: s0 + SEP.len()..s1,
-                    ttl: self.parse_ttl(s1 + SEP.len()..s2)?,
-                });
-                self.check_field(end, s0 - end, "key length")?;
-                self.check_field(end, s1 - s0 - SEP.len(), "payload length")?;
-                end = s2 + SEP.len();
-                self.nseps = 0;
-                if spans.len() >= BATCH_RECORDS || end >= BATCH_BYTES {
-                    break;
-                }
-                continue;
+                Ok(None) => {}
+                // Hand out the good records before the bad one first; the
+                // state is left so that the next call finds the error again.
+                Err(_) if !spans.is_empty() => break,
+                Err(e) => return Err(e),
             }
             if !spans.is_empty() {
                 break;
@@ -244,15 +254,6 @@ impl<R: Read> LegacyReader<R> {
                     inside: "legacy record (expected key✝✝payload✝✝ttl✝✝)",
                 });
             }
-            if self.buf.len() > MAX_LEGACY_RECORD {
-                return Err(DumpError::TooLarge {
-                    file: self.file.clone(),
-                    offset: self.buf_start,
-                    what: "legacy record length",
-                    len: self.buf.len() as u64,
-                    limit: MAX_LEGACY_RECORD as u64,
-                });
-            }
             self.fill()?;
         }
 
@@ -263,41 +264,99 @@ impl<R: Read> LegacyReader<R> {
             *s -= end;
         }
         self.records += spans.len() as u64;
-        let now = now_ms();
         Ok(Some(
             spans
                 .into_iter()
                 .map(|s| Item {
                     key: chunk.slice(s.key),
                     payload: chunk.slice(s.payload),
-                    expire_at_ms: match s.ttl {
-                        0 => 0,
-                        t if t < 0 => EXPIRED,
-                        t => now.saturating_add(t.unsigned_abs()),
-                    },
+                    expire_at_ms: s.expire_at_ms,
                     page: Default::default(),
                 })
                 .collect(),
         ))
     }
 
-    fn check_field(&self, at: usize, len: usize, what: &'static str) -> Result<(), DumpError> {
-        if len > MAX_RECORD_LEN {
-            return Err(DumpError::TooLarge {
-                file: self.file.clone(),
-                offset: self.buf_start + at as u64,
-                what,
-                len: len as u64,
-                limit: MAX_RECORD_LEN as u64,
-            });
+    /// Look for the rest of the separators of the record starting at
+    /// `record`; true once it has all three. Each field is checked against
+    /// its limit as soon as its length is known, or known to be too long: a
+    /// field on its way to a gigabyte fails at its limit, not at the end of
+    /// the file. A field that fails is not recorded, so the error is found
+    /// again by the next call.
+    fn find_separators(&mut self, record: usize) -> Result<bool, DumpError> {
+        while self.nseps < 3 {
+            let start = match self.nseps {
+                0 => record,
+                n => self.seps[n - 1] + SEP.len(),
+            };
+            if let Some(i) = memmem::find(&self.buf[self.scan..], SEP) {
+                self.check_field_len(start, self.scan + i - start)?;
+                self.seps[self.nseps] = self.scan + i;
+                self.nseps += 1;
+                self.scan += i + SEP.len();
+            } else {
+                // A separator may straddle the end of the buffer; none starts
+                // before `scan`, so the field is at least `scan - start` long.
+                self.scan = self.scan.max(self.buf.len().saturating_sub(SEP.len() - 1));
+                self.check_field_len(start, self.scan - start)?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The field being read (`self.nseps`), starting at `start`, is `len`
+    /// bytes long or longer.
+    fn check_field_len(&self, start: usize, len: usize) -> Result<(), DumpError> {
+        let field = FIELDS[self.nseps];
+        if field == "ttl" {
+            if len > MAX_TTL_LEN {
+                // The same bytes shown however the file was read.
+                return Err(self.bad_ttl(start..start + MAX_TTL_LEN + 1));
+            }
+            return Ok(());
+        }
+        if len > self.max_field {
+            return Err(DumpError::malformed(
+                &self.file,
+                self.buf_start + start as u64,
+                format!(
+                    "legacy {field} field is longer than the limit of {} bytes",
+                    self.max_field
+                ),
+            ));
         }
         Ok(())
     }
 
+    /// The record starting at `record`, all three separators found.
+    fn span(&self, record: usize, now: u64) -> Result<Span, DumpError> {
+        let [s0, s1, s2] = self.seps;
+        let ttl = s1 + SEP.len()..s2;
+        let expire_at_ms = match self.parse_ttl(ttl.clone())? {
+            0 => 0,
+            t if t < 0 => EXPIRED,
+            t => now
+                .checked_add(t.unsigned_abs())
+                .filter(|&at| at <= MAX_EXPIRE_AT_MS)
+                .ok_or_else(|| {
+                    DumpError::malformed(
+                        &self.file,
+                        self.buf_start + ttl.start as u64,
+                        format!("legacy ttl {t} puts the expiry beyond the latest RESTORE accepts ({MAX_EXPIRE_AT_MS})"),
+                    )
+                })?,
+        };
+        Ok(Span {
+            key: record..s0,
+            payload: s0 + SEP.len()..s1,
+            expire_at_ms,
+        })
+    }
+
     /// The ttl field: optional '-', then decimal digits.
     fn parse_ttl(&self, range: Range<usize>) -> Result<i64, DumpError> {
-        let at = self.buf_start + range.start as u64;
-        let field = &self.buf[range];
+        let field = &self.buf[range.clone()];
         let digits = field.strip_prefix(b"-").unwrap_or(field);
         let parsed = if field.len() <= MAX_TTL_LEN
             && !digits.is_empty()
@@ -309,25 +368,29 @@ impl<R: Read> LegacyReader<R> {
         } else {
             None
         };
-        parsed.ok_or_else(|| {
-            DumpError::malformed(
-                &self.file,
-                at,
-                format!(
-                    "legacy ttl field {:?} is not decimal milliseconds",
-                    super::error::escape_key(&field[..field.len().min(40)])
-                ),
-            )
-        })
+        parsed.ok_or_else(|| self.bad_ttl(range))
+    }
+
+    /// A ttl field that is not a number, shown by `shown` (at most its first
+    /// `MAX_TTL_LEN + 1` bytes).
+    fn bad_ttl(&self, shown: Range<usize>) -> DumpError {
+        DumpError::malformed(
+            &self.file,
+            self.buf_start + shown.start as u64,
+            format!(
+                "legacy ttl field {} is not decimal milliseconds",
+                quote_key(&self.buf[shown])
+            ),
+        )
     }
 
     /// Read more bytes into `buf`; sets `eof` when there are none.
     fn fill(&mut self) -> Result<(), DumpError> {
         let old = self.buf.len();
-        // Grow the read with the record so a huge record is not rescanned
-        // many times; the search resumes at `scan` anyway.
-        let want = READ_CHUNK.max(old.min(64 * READ_CHUNK));
-        self.buf.resize(old + want, 0);
+        // One chunk at a time, whatever the record's size: the search
+        // resumes at `scan`, so nothing is rescanned, and the buffer stays
+        // within one chunk of the field limits.
+        self.buf.resize(old + READ_CHUNK, 0);
         let res = loop {
             match self.r.read(&mut self.buf[old..]) {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -414,17 +477,19 @@ mod tests {
         );
     }
 
+    /// Hands out its bytes at most `.1` at a time.
+    struct Dribble<'a>(&'a [u8], usize);
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
     #[test]
     fn reads_identically_whatever_the_read_sizes() {
-        struct Dribble<'a>(&'a [u8], usize);
-        impl Read for Dribble<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let n = self.1.min(buf.len()).min(self.0.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         let f = go_fixture();
         let want: Vec<_> = read(&f)
             .unwrap()
@@ -536,7 +601,7 @@ mod tests {
             .unwrap_err();
         assert!(
             e.to_string()
-                .contains("key \"\\x00\\x0d\\x0a\\xe2\\x9c\\x9d\\xe2\\x9c\\x9d\""),
+                .contains("key \"\\x00\\r\\n\\xe2\\x9c\\x9d\\xe2\\x9c\\x9d\""),
             "{e}"
         );
     }
@@ -576,5 +641,140 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// Records read with a field limit of `cap` until the end or the first
+    /// error, whatever the read sizes; each chunking must agree.
+    fn read_capped(bytes: &[u8], cap: usize) -> (Vec<Item>, Option<String>) {
+        let mut results = Vec::new();
+        for step in [bytes.len().max(1), 7, 1000] {
+            let mut r =
+                LegacyReader::new(Dribble(bytes, step), "old.rump", b"").with_max_field(cap);
+            let mut items = Vec::new();
+            let err = loop {
+                match r.next_batch() {
+                    Ok(Some(b)) => items.extend(b),
+                    Ok(None) => break None,
+                    Err(e) => break Some(e.to_string()),
+                }
+            };
+            assert_eq!(r.records(), items.len() as u64);
+            results.push((items, err));
+        }
+        for other in &results[1..] {
+            assert_eq!(
+                (other.0.len(), &other.1),
+                (results[0].0.len(), &results[0].1)
+            );
+        }
+        results.swap_remove(0)
+    }
+
+    fn record(key: &[u8], payload: &[u8], ttl: &[u8]) -> Vec<u8> {
+        [key, SEP, payload, SEP, ttl, SEP].concat()
+    }
+
+    #[test]
+    fn field_limit_is_exact_and_earlier_records_survive_it() {
+        const CAP: usize = 1024;
+        let good = [record(b"a", b"1", b"0"), record(b"b", b"2", b"0")].concat();
+        let at_limit = [good.clone(), record(&[b'k'; CAP], &[b'p'; CAP], b"0")].concat();
+        let (items, err) = read_capped(&at_limit, CAP);
+        assert_eq!((items.len(), err), (3, None));
+        assert_eq!(items[2].key.len(), CAP);
+        assert_eq!(items[2].payload.len(), CAP);
+
+        let over = good.len();
+        for (bytes, field, offset) in [
+            // Over by one, separator and all: found complete.
+            (
+                [good.as_slice(), &record(&[b'k'; CAP + 1], b"p", b"0")].concat(),
+                "key",
+                over,
+            ),
+            (
+                [good.as_slice(), &record(b"k", &[b'p'; CAP + 1], b"0")].concat(),
+                "payload",
+                over + 1 + SEP.len(),
+            ),
+            // No separator at all: found unfinished.
+            ([good.as_slice(), &[b'k'; 5 * CAP]].concat(), "key", over),
+        ] {
+            let (items, err) = read_capped(&bytes, CAP);
+            assert_eq!(
+                items.len(),
+                2,
+                "the records before the long {field} are kept"
+            );
+            assert_eq!(
+                err.as_deref(),
+                Some(&*format!("dump file \"old.rump\": legacy {field} field is longer than the limit of {CAP} bytes at byte offset {offset}"))
+            );
+        }
+        // A ttl field that will not end is cut off after MAX_TTL_LEN bytes.
+        let bytes = [good.as_slice(), b"k", SEP, b"p", SEP, &[b'9'; 5000]].concat();
+        let (items, err) = read_capped(&bytes, CAP);
+        assert_eq!(items.len(), 2);
+        let err = err.unwrap_or_default();
+        assert!(err.contains("legacy ttl field \"99999"), "{err}");
+        assert!(
+            err.ends_with(&format!(
+                " is not decimal milliseconds at byte offset {}",
+                over + 2 + 2 * SEP.len()
+            )),
+            "{err}"
+        );
+        // The default is the format-wide limit.
+        assert_eq!(
+            LegacyReader::new(&b""[..], "t", b"").max_field,
+            MAX_RECORD_LEN
+        );
+    }
+
+    #[test]
+    fn memory_stays_bounded_without_a_separator() {
+        /// 10 MiB of one byte, counting what was handed out.
+        struct Endless(usize, std::rc::Rc<std::cell::Cell<usize>>);
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.0);
+                buf[..n].fill(b'x');
+                self.0 -= n;
+                self.1.set(self.1.get() + n);
+                Ok(n)
+            }
+        }
+        const CAP: usize = 1024;
+        let served = std::rc::Rc::new(std::cell::Cell::new(0));
+        let mut r =
+            LegacyReader::new(Endless(10 << 20, served.clone()), "big", b"").with_max_field(CAP);
+        let e = r.next_batch().unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "legacy key field is longer than the limit of 1024 bytes at byte offset 0"
+            ),
+            "{e}"
+        );
+        let bound = CAP + SEP.len() + READ_CHUNK;
+        assert!(r.buf.len() <= bound, "{} buffered", r.buf.len());
+        assert!(
+            served.get() <= bound,
+            "{} bytes read from a 10 MiB stream",
+            served.get()
+        );
+    }
+
+    #[test]
+    fn a_ttl_past_i64_max_is_an_error() {
+        let ok = record(b"k", b"v", b"1000");
+        let t = (MAX_EXPIRE_AT_MS - now_ms() + 60_000).to_string();
+        let bytes = [ok.as_slice(), &record(b"k2", b"v", t.as_bytes())].concat();
+        let (items, err) = read_capped(&bytes, MAX_RECORD_LEN);
+        assert_eq!(items.len(), 1);
+        let want = format!("legacy ttl {t} puts the expiry beyond the latest RESTORE accepts ({MAX_EXPIRE_AT_MS}) at byte offset {}", ok.len() + 2 + 2 * SEP.len() + 1);
+        assert!(
+            err.as_deref().is_some_and(|e| e.ends_with(&want)),
+            "{err:?}"
+        );
     }
 }

@@ -41,7 +41,7 @@ mod native;
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Stdin, Write};
+use std::io::{self, BufReader, BufWriter, Read, Stdin, Write};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -51,11 +51,17 @@ pub use legacy::EXPIRED;
 pub use native::DEFAULT_BLOCK_SIZE;
 
 use crate::engine::item::Item;
+use crate::error::quote_key;
 
 /// Longest key and longest payload a dump may hold, each: Redis's default
 /// `proto-max-bulk-len` (512 MiB). Writers refuse longer fields and readers
 /// reject longer lengths before allocating anything for them.
 pub const MAX_RECORD_LEN: usize = 512 * 1024 * 1024;
+
+/// Latest expiry time a dump may hold, Unix milliseconds: `RESTORE` takes a
+/// signed 64-bit ttl, so anything above `i64::MAX` would wrap. Writers refuse
+/// later ones and readers reject them, naming the offset.
+pub const MAX_EXPIRE_AT_MS: u64 = i64::MAX as u64;
 
 /// What a native dump records about where it came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -386,16 +392,35 @@ impl Read for Input {
 
 /// Refuse a field the readers would reject.
 fn check_record_len(file: &str, item: &Item) -> Result<(), DumpError> {
+    let refuse = |reason| {
+        Err(DumpError::Unrepresentable {
+            file: file.to_owned(),
+            key: quote_key(&item.key),
+            reason,
+        })
+    };
     for (name, len) in [("key", item.key.len()), ("payload", item.payload.len())] {
         if len > MAX_RECORD_LEN {
-            return Err(DumpError::Unrepresentable {
-                file: file.to_owned(),
-                key: error::escape_key(&item.key),
-                reason: format!("its {name} is {len} bytes, over the limit of {MAX_RECORD_LEN}"),
-            });
+            return refuse(format!(
+                "its {name} is {len} bytes, over the limit of {MAX_RECORD_LEN}"
+            ));
         }
     }
+    if item.expire_at_ms > MAX_EXPIRE_AT_MS {
+        return refuse(format!(
+            "its expiry time {} is beyond the latest RESTORE accepts ({MAX_EXPIRE_AT_MS})",
+            item.expire_at_ms
+        ));
+    }
     Ok(())
+}
+
+/// A failed write through a writer's `BufWriter`, at the first byte the
+/// destination did not take (`offset` counts bytes handed to the buffer;
+/// what is still in it never went out), so `/dev/full` fails at 0.
+fn write_error<W: Write>(file: &str, offset: u64, out: &BufWriter<W>, e: io::Error) -> DumpError {
+    let at = offset.saturating_sub(out.buffer().len() as u64);
+    DumpError::io(file, "write", Some(at), e)
 }
 
 /// Now, Unix milliseconds (0 if the clock is before 1970).
@@ -506,6 +531,23 @@ mod tests {
             assert_eq!(
                 e,
                 format!("dump file \"t\": cannot write key \"big\": its payload is {} bytes, over the limit of {MAX_RECORD_LEN}", MAX_RECORD_LEN + 1)
+            );
+        }
+    }
+
+    #[test]
+    fn writers_refuse_an_expiry_beyond_i64_max() {
+        for format in [Format::Native, Format::Legacy] {
+            let mut w = DumpWriter::new(Vec::new(), "t", format, DumpHeader::default()).unwrap();
+            let e = w.write(&Item {
+                key: Bytes::from_static(b"late"),
+                payload: Bytes::new(),
+                expire_at_ms: MAX_EXPIRE_AT_MS + 1,
+                page: Default::default(),
+            });
+            assert_eq!(
+                e.unwrap_err().to_string(),
+                "dump file \"t\": cannot write key \"late\": its expiry time 9223372036854775808 is beyond the latest RESTORE accepts (9223372036854775807)"
             );
         }
     }

@@ -18,7 +18,7 @@ use std::mem;
 use bytes::Bytes;
 use crc32c::{crc32c, crc32c_append, crc32c_combine};
 
-use super::{DumpError, DumpHeader, Written, MAX_RECORD_LEN};
+use super::{DumpError, DumpHeader, Written, MAX_EXPIRE_AT_MS, MAX_RECORD_LEN};
 use crate::engine::item::Item;
 
 /// First 8 bytes of every native dump. Like PNG's signature: the high-bit
@@ -127,10 +127,10 @@ impl<W: Write> NativeWriter<W> {
         end[9..].copy_from_slice(&crc.to_le_bytes());
         self.put(&end)?;
         let offset = self.offset;
-        let out = self
-            .out
-            .into_inner()
-            .map_err(|e| DumpError::io(&self.file, "write", Some(offset), e.into_error()))?;
+        let out = self.out.into_inner().map_err(|e| {
+            let (e, out) = e.into_parts();
+            super::write_error(&self.file, offset, &out, e)
+        })?;
         Ok(Written {
             out,
             records: self.records,
@@ -149,7 +149,7 @@ impl<W: Write> NativeWriter<W> {
     fn put_raw(&mut self, bytes: &[u8]) -> Result<(), DumpError> {
         self.out
             .write_all(bytes)
-            .map_err(|e| DumpError::io(&self.file, "write", Some(self.offset), e))?;
+            .map_err(|e| super::write_error(&self.file, self.offset, &self.out, e))?;
         self.offset += bytes.len() as u64;
         Ok(())
     }
@@ -410,6 +410,16 @@ impl<R: Read> NativeReader<R> {
             let expire_at_ms = u64::from_le_bytes([
                 rec[8], rec[9], rec[10], rec[11], rec[12], rec[13], rec[14], rec[15],
             ]);
+            if expire_at_ms > MAX_EXPIRE_AT_MS {
+                return Err(DumpError::malformed(
+                    &self.file,
+                    at + 8,
+                    format!(
+                        "record {} has expiry time {expire_at_ms}, beyond the latest RESTORE accepts ({MAX_EXPIRE_AT_MS})",
+                        self.records + items.len() as u64 + 1
+                    ),
+                ));
+            }
             for (what, n, field_at) in [("key length", klen, at), ("payload length", plen, at + 4)]
             {
                 if n > MAX_RECORD_LEN {
@@ -576,7 +586,7 @@ mod tests {
         let mut v = vec![
             item(b"a\r\nb", b"\x00\x01payload\r\n", 0),
             item(b"\0", b"", 1_900_000_000_000),
-            item("k✝✝v✝".as_bytes(), "✝✝".as_bytes(), u64::MAX),
+            item("k✝✝v✝".as_bytes(), "✝✝".as_bytes(), MAX_EXPIRE_AT_MS),
             item(b"", b"empty key", 1),
         ];
         for i in 0..n {
@@ -830,11 +840,32 @@ mod tests {
     }
 
     fn record(klen: u32, plen: u32, data: &[u8]) -> Vec<u8> {
+        record_expiring(klen, plen, 0, data)
+    }
+
+    fn record_expiring(klen: u32, plen: u32, expire_at_ms: u64, data: &[u8]) -> Vec<u8> {
         let mut r = klen.to_le_bytes().to_vec();
         r.extend_from_slice(&plen.to_le_bytes());
-        r.extend_from_slice(&0u64.to_le_bytes());
+        r.extend_from_slice(&expire_at_ms.to_le_bytes());
         r.extend_from_slice(data);
         r
+    }
+
+    #[test]
+    fn expiry_beyond_i64_max_is_rejected_naming_record_and_offset() {
+        // At the limit: written and read as is.
+        let at_limit = write(&[item(b"k", b"v", MAX_EXPIRE_AT_MS)], DEFAULT_BLOCK_SIZE);
+        assert_eq!(read(&at_limit).unwrap().0[0].expire_at_ms, i64::MAX as u64);
+        // One past it, in the second record: RESTORE would see a negative ttl.
+        let mut body = record(1, 1, b"kv");
+        body.extend(record_expiring(1, 1, MAX_EXPIRE_AT_MS + 1, b"kv"));
+        let bytes = forged_block(2, &body);
+        let at = bytes.len() - 4 - 18 + 8;
+        let e = read(&bytes).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("dump file \"t.rump\": record 2 has expiry time 9223372036854775808, beyond the latest RESTORE accepts (9223372036854775807) at byte offset {at}")
+        );
     }
 
     #[test]

@@ -93,10 +93,13 @@ impl FileSource {
     }
 }
 
-/// Writes the channel into a dump file (atomically) or stdout.
+/// Writes the channel into a dump file (atomically), a device or FIFO, or stdout.
 pub struct FileTarget {
     writer: DumpWriter<Output>,
     name: String,
+    /// False when bytes reach the destination as they are written (stdout,
+    /// a device, a FIFO): an abandoned dump cannot be taken back there.
+    atomic: bool,
     poll: Poll,
     rx: BatchReceiver,
     stats: Arc<Stats>,
@@ -125,10 +128,12 @@ impl FileTarget {
         ledger: Arc<Ledger>,
     ) -> Result<FileTarget, Error> {
         let output = Output::create(path)?;
+        let atomic = output.is_atomic();
         let writer = DumpWriter::new(output, path, format, header)?;
         Ok(FileTarget {
             writer,
             name: path.to_string(),
+            atomic,
             poll,
             rx,
             stats,
@@ -139,22 +144,22 @@ impl FileTarget {
 
     /// Writes batches until the source is done, then completes the dump
     /// (end marker, fsync, rename). On a stop or an error the writer is
-    /// dropped instead: a file target keeps its previous contents.
+    /// dropped instead: a regular file keeps its previous contents.
     pub fn run(mut self) -> Result<(), Error> {
         let mut events = Events::with_capacity(4);
         let mut acks = Acks::default();
         let epoch = self.control.epoch();
         loop {
             if self.control.stopped() {
-                forget_written(&self.stats, &self.name);
+                forget_written(&self.stats, self.atomic);
                 return Ok(());
             }
             if self.control.epoch() != epoch {
                 // A dump cannot take back what it wrote, and the restarted
                 // source's keys may differ: this dump would be a mixture.
-                forget_written(&self.stats, &self.name);
+                forget_written(&self.stats, self.atomic);
                 return Err(Error::Aborted(format!(
-                    "dump {}: the source restarted mid-dump, so this dump would mix two                      states of it; nothing was written: run the dump again",
+                    "dump {}: the source restarted mid-dump, so this dump would mix two states of it; nothing was written: run the dump again",
                     self.name
                 )));
             }
@@ -177,19 +182,19 @@ impl FileTarget {
                 // The source failed: a partial dump must not replace the
                 // previous one. Dropping the writer removes the temporary file.
                 Err(RecvError::Abandoned) => {
-                    forget_written(&self.stats, &self.name);
+                    forget_written(&self.stats, self.atomic);
                     return Ok(());
                 }
             }
         }
         if self.control.stopped() {
-            forget_written(&self.stats, &self.name);
+            forget_written(&self.stats, self.atomic);
             return Ok(());
         }
         let done = match self.writer.finish() {
             Ok(done) => done,
             Err(e) => {
-                forget_written(&self.stats, &self.name);
+                forget_written(&self.stats, self.atomic);
                 return Err(e.into());
             }
         };
@@ -202,7 +207,7 @@ impl FileTarget {
             Stats::add(&self.stats.vanished, done.skipped_expired);
         }
         done.out.commit(&self.name).map_err(|e| {
-            forget_written(&self.stats, &self.name);
+            forget_written(&self.stats, self.atomic);
             Error::from(e)
         })?;
         self.control.finish();
@@ -210,17 +215,17 @@ impl FileTarget {
     }
 
     fn nothing_written(&self, e: Error) -> Error {
-        forget_written(&self.stats, &self.name);
+        forget_written(&self.stats, self.atomic);
         e
     }
 }
 
 /// A dump file that is not completed holds nothing (its temporary file is
-/// removed), so nothing counts as copied. Stdout keeps its count: those bytes
-/// did go out.
-fn forget_written(stats: &Stats, name: &str) {
+/// removed), so nothing counts as copied. Stdout, devices and FIFOs keep
+/// their count: those bytes did go out.
+fn forget_written(stats: &Stats, atomic: bool) {
     use std::sync::atomic::Ordering;
-    if name != "-" {
+    if atomic {
         stats.copied.store(0, Ordering::Relaxed);
         stats.bytes.store(0, Ordering::Relaxed);
     }
