@@ -43,13 +43,13 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Stdin, Write};
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use atomic::{AtomicFile, Output};
 pub use error::DumpError;
 pub use legacy::EXPIRED;
 pub use native::DEFAULT_BLOCK_SIZE;
 
+use crate::engine::clock::now_ms;
 use crate::engine::item::Item;
 use crate::error::quote_key;
 
@@ -421,13 +421,6 @@ fn check_record_len(file: &str, item: &Item) -> Result<(), DumpError> {
 fn write_error<W: Write>(file: &str, offset: u64, out: &BufWriter<W>, e: io::Error) -> DumpError {
     let at = offset.saturating_sub(out.buffer().len() as u64);
     DumpError::io(file, "write", Some(at), e)
-}
-
-/// Now, Unix milliseconds (0 if the clock is before 1970).
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Run the reader over arbitrary bytes, as a fuzz target does: it must

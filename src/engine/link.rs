@@ -40,6 +40,17 @@ struct Lost {
     attempts: u32,
 }
 
+/// A reconnect whose handshake succeeded, but which has not yet answered
+/// one of the role's commands: a server that accepts connections and then
+/// never answers must not earn a fresh window on every reconnect.
+#[derive(Debug)]
+struct Probation {
+    since: Instant,
+    cause: String,
+    /// `Conn::replies` when the handshake completed.
+    replies: u64,
+}
+
 /// A connection and its recovery state.
 #[derive(Debug)]
 pub struct Link {
@@ -48,6 +59,7 @@ pub struct Link {
     pub info: ServerInfo,
     timeout: Duration,
     lost: Option<Lost>,
+    probation: Option<Probation>,
 }
 
 impl Link {
@@ -58,6 +70,7 @@ impl Link {
             info,
             timeout,
             lost: None,
+            probation: None,
         }
     }
 
@@ -71,6 +84,18 @@ impl Link {
     pub fn lose(&mut self, error: Error, registry: &Registry, stats: &Stats) -> Result<(), Error> {
         if !error.is_connection_loss() {
             return Err(error);
+        }
+        // Lost again before answering anything since the last reconnect:
+        // the window that loss opened is still the one that counts.
+        if let Some(p) = self.probation.take() {
+            if self.lost.is_none() && self.conn.replies() <= p.replies {
+                self.lost = Some(Lost {
+                    since: p.since,
+                    cause: p.cause,
+                    retry_at: Instant::now(),
+                    attempts: 1,
+                });
+            }
         }
         self.conn.close(registry);
         let now = Instant::now();
@@ -130,6 +155,11 @@ impl Link {
             Ok(Startup::Ready(info)) => {
                 let restarted = !self.info.run_id.is_empty() && info.run_id != self.info.run_id;
                 let waited = lost.since.elapsed();
+                self.probation = Some(Probation {
+                    since: lost.since,
+                    cause: lost.cause.clone(),
+                    replies: self.conn.replies(),
+                });
                 self.lost = None;
                 stats.notice(format!(
                     "{} {}: reconnected after {:.1} s",

@@ -107,6 +107,8 @@ pub struct Conn {
     startup_deadline: Instant,
     /// Bytes of an oversized bulk still to be discarded.
     skipping: u64,
+    /// Replies taken on this connection, handshake included.
+    replies: u64,
 }
 
 impl Conn {
@@ -137,6 +139,7 @@ impl Conn {
             progress_at: now,
             startup_deadline: now + timeout,
             skipping: 0,
+            replies: 0,
         };
         conn.reopen(registry, timeout)?;
         Ok(conn)
@@ -151,6 +154,7 @@ impl Conn {
         self.out = Requests::new();
         self.owed = 0;
         self.skipping = 0;
+        self.replies = 0;
         let now = Instant::now();
         self.progress_at = now;
         self.startup_deadline = now + timeout;
@@ -484,7 +488,13 @@ impl Conn {
         }
     }
 
+    /// Replies taken since the connection was (re)opened.
+    pub fn replies(&self) -> u64 {
+        self.replies
+    }
+
     fn replied(&mut self) {
+        self.replies += 1;
         self.owed = self.owed.saturating_sub(1);
         self.progress_at = Instant::now();
     }
