@@ -13,6 +13,8 @@ mod cli;
 mod dump;
 /// Failures: refused, unreachable, auth, db, OOM, replicas, disconnects, signals.
 mod failure;
+/// Faults mid-run: restarts, killed connections, frozen servers, checkpoints.
+mod faults;
 /// Server → server copies: every type, binary data, filters, options.
 mod migrate;
 /// One test per fixed bug, named r<issue>.

@@ -658,6 +658,49 @@ pub fn wait_run(mut child: Child, command: &str, deadline: Duration) -> Run {
     }
 }
 
+/// A spawned `rump` that is killed and reaped if the test panics before
+/// waiting for it, so a failed fault test leaves no process behind.
+pub struct Running {
+    child: Option<Child>,
+    pub command: String,
+}
+
+impl Running {
+    /// Starts `rump args` (stdout and stderr captured).
+    pub fn start(args: &[&str]) -> Running {
+        Running {
+            child: Some(rump_spawn(args)),
+            command: format!("rump {}", args.join(" ")),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// True once rump has exited (it is not reaped: [`Running::wait`] is).
+    pub fn has_exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .map_or(true, |c| matches!(c.try_wait(), Ok(Some(_))))
+    }
+
+    /// Waits for rump like [`wait_run`], with a deadline.
+    pub fn wait(&mut self, deadline: Duration) -> Run {
+        let child = self.child.take().expect("rump was already waited for");
+        wait_run(child, &self.command, deadline)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Sends a signal to a process (via kill(1): tests stay free of unsafe).
 pub fn signal(pid: u32, name: &str) {
     let status = Command::new("kill")
