@@ -15,6 +15,8 @@ mod dump;
 mod failure;
 /// Faults mid-run: restarts, killed connections, frozen servers, checkpoints.
 mod faults;
+/// Hostile peers (a scripted fake source): garbage, HTTP, stalls, endless replies.
+mod hostile;
 /// Server → server copies: every type, binary data, filters, options.
 mod migrate;
 /// One test per fixed bug, named r<issue>.
