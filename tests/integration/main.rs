@@ -13,6 +13,10 @@ mod cli;
 mod dump;
 /// Failures: refused, unreachable, auth, db, OOM, replicas, disconnects, signals.
 mod failure;
+/// Faults mid-run: restarts, killed connections, frozen servers, checkpoints.
+mod faults;
+/// Hostile peers (a scripted fake source): garbage, HTTP, stalls, endless replies.
+mod hostile;
 /// Server → server copies: every type, binary data, filters, options.
 mod migrate;
 /// One test per fixed bug, named r<issue>.

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use resp::{Decoder, Frame, Requests};
 
+/// A scripted fake server, for replies no real server sends.
+pub mod fake;
+
 /// Which server program to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
@@ -31,6 +34,8 @@ pub struct Server {
     pub port: u16,
     dir: tempfile::TempDir,
     pub flavor: Flavor,
+    /// The extra arguments it was started with, for [`Server::restart`].
+    extra: Vec<String>,
 }
 
 fn server_binary(flavor: Flavor) -> String {
@@ -71,32 +76,17 @@ impl Server {
     /// Starts a server of `flavor` with extra `--name value` arguments.
     pub fn start_with(flavor: Flavor, extra: &[&str]) -> Server {
         let binary = server_binary(flavor);
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
         for _attempt in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
             let port = free_port();
-            let mut cmd = Command::new(&binary);
-            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .args(["--logfile", "server.log"])
-                .args(["--enable-debug-command", "yes"])
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let child = match cmd.spawn() {
-                Ok(c) => c,
-                Err(e) => panic!(
-                    "cannot start {binary:?}: {e}; install redis-server (apt-get install redis-server) \
-                     or set REDIS_SERVER / VALKEY_SERVER"
-                ),
-            };
+            let child = spawn_server(&binary, port, dir.path(), &extra);
             let mut server = Server {
                 child,
                 port,
                 dir,
                 flavor,
+                extra: extra.clone(),
             };
             if server.wait_ready() {
                 return server;
@@ -105,6 +95,52 @@ impl Server {
             drop(server);
         }
         panic!("{binary} did not start after 5 attempts");
+    }
+
+    /// Kills the server (SIGKILL) and starts a fresh, empty one on the same
+    /// port with the same flavor and arguments: a restart, new `run_id`.
+    /// Retries while the port is briefly busy.
+    pub fn restart(&mut self) {
+        self.kill();
+        let binary = server_binary(self.flavor);
+        for _attempt in 0..RESTART_ATTEMPTS {
+            self.child = spawn_server(&binary, self.port, self.dir.path(), &self.extra);
+            if self.wait_ready() && self.is_own_process() {
+                return;
+            }
+            self.kill();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{binary} did not restart on port {} after {RESTART_ATTEMPTS} attempts\n{}",
+            self.port,
+            self.log()
+        );
+    }
+
+    /// The process answering on the port is ours (not another test's
+    /// server that took the port while ours was down).
+    fn is_own_process(&self) -> bool {
+        let Ok(mut c) = Client::try_connect(self.port) else {
+            return false;
+        };
+        match c.try_cmd(&[b"INFO", b"server"]) {
+            Ok(Frame::Bulk(b)) => String::from_utf8_lossy(&b)
+                .lines()
+                .any(|l| l.trim() == format!("process_id:{}", self.child.id())),
+            _ => false,
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): the kernel still accepts connections
+    /// and buffers what is sent, but nothing is answered.
+    pub fn pause(&self) {
+        signal(self.pid(), "STOP");
+    }
+
+    /// Thaws a [`Server::pause`]d server (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.pid(), "CONT");
     }
 
     fn wait_ready(&mut self) -> bool {
@@ -160,6 +196,31 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// How many times [`Server::restart`] tries to bind the same port again.
+const RESTART_ATTEMPTS: usize = 20;
+
+/// Starts `binary` on `port` in `dir`: persistence off, DEBUG allowed.
+fn spawn_server(binary: &str, port: u16, dir: &Path, extra: &[String]) -> Child {
+    let mut cmd = Command::new(binary);
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--logfile", "server.log"])
+        .args(["--enable-debug-command", "yes"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "cannot start {binary:?}: {e}; install redis-server (apt-get install redis-server) \
+             or set REDIS_SERVER / VALKEY_SERVER"
+        ),
     }
 }
 
@@ -242,17 +303,9 @@ impl Client {
 
     /// Pipelines many commands (each a list of args) and checks none failed.
     pub fn pipeline(&mut self, commands: &[Vec<Vec<u8>>]) {
-        for chunk in commands.chunks(1000) {
-            let mut out = Requests::new();
-            for c in chunk {
-                let args: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
-                out.command(&args);
-            }
-            self.stream.write_all(&out.to_bytes()).expect("write");
-            for c in chunk {
-                let reply = self.read_reply().expect("reply");
-                assert!(!reply.is_error(), "{:?} -> {reply:?}", printable_vec(c));
-            }
+        let replies = self.pipeline_replies(commands);
+        for (c, reply) in commands.iter().zip(&replies) {
+            assert!(!reply.is_error(), "{:?} -> {reply:?}", printable_vec(c));
         }
     }
 
@@ -333,6 +386,136 @@ impl Client {
     }
 }
 
+impl Client {
+    /// How many times `command` (its `INFO commandstats` name, e.g.
+    /// `restore`) ran since the stats were last reset; 0 if never.
+    pub fn command_calls(&mut self, command: &str) -> u64 {
+        let prefix = format!("cmdstat_{command}:calls=");
+        self.info("commandstats")
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|rest| rest.split(',').next().unwrap_or_default().parse().unwrap())
+            .unwrap_or(0)
+    }
+
+    /// `CLIENT KILL TYPE normal SKIPME yes`: drops every other client (rump's
+    /// connections) as a proxy or an admin would. Returns how many.
+    pub fn kill_clients(&mut self) -> i64 {
+        self.int(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"])
+    }
+
+    /// `DEBUG POPULATE n key size`: keys `key:0` … `key:{n-1}`, fast.
+    pub fn populate(&mut self, n: u64, size: u32) {
+        self.ok(&[
+            "DEBUG",
+            "POPULATE",
+            &n.to_string(),
+            "key",
+            &size.to_string(),
+        ]);
+    }
+
+    /// Pipelines commands and returns their replies (errors included).
+    pub fn pipeline_replies(&mut self, commands: &[Vec<Vec<u8>>]) -> Vec<Frame> {
+        let mut replies = Vec::with_capacity(commands.len());
+        for chunk in commands.chunks(1000) {
+            let mut out = Requests::new();
+            for c in chunk {
+                let args: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+                out.command(&args);
+            }
+            self.stream.write_all(&out.to_bytes()).expect("write");
+            for _ in chunk {
+                replies.push(self.read_reply().expect("reply"));
+            }
+        }
+        replies
+    }
+}
+
+/// Every key of a server with its DUMP payload and PEXPIRETIME, by key.
+type Snapshot = Vec<(Vec<u8>, Frame, Option<i64>)>;
+
+/// Reads every key's DUMP payload and absolute expiry, pipelined.
+fn snapshot(port: u16) -> Snapshot {
+    let mut c = Client::try_connect(port).expect("connect");
+    let keys = c.keys();
+    let commands: Vec<Vec<Vec<u8>>> = keys
+        .iter()
+        .flat_map(|k| {
+            [
+                vec![b"DUMP".to_vec(), k.clone()],
+                vec![b"PEXPIRETIME".to_vec(), k.clone()],
+            ]
+        })
+        .collect();
+    let mut replies = c.pipeline_replies(&commands).into_iter();
+    keys.into_iter()
+        .map(|k| {
+            let dump = replies.next().expect("DUMP reply");
+            let expiry = replies.next().and_then(|f| f.as_int());
+            (k, dump, expiry)
+        })
+        .collect()
+}
+
+/// Panics unless `dst` holds exactly `src`'s keys, each with the same DUMP
+/// payload and the same absolute expiry (within 1 s), naming the first
+/// differences. Both ends are read at once, to keep 100k-key tests quick.
+pub fn assert_same_data(src: &Server, dst: &Server) {
+    let (ours, theirs) = std::thread::scope(|s| {
+        let ours = s.spawn(|| snapshot(src.port));
+        let theirs = snapshot(dst.port);
+        (ours.join().expect("source snapshot"), theirs)
+    });
+    let keys = |snap: &Snapshot| snap.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+    let (our_keys, their_keys) = (keys(&ours), keys(&theirs));
+    if our_keys != their_keys {
+        let missing: Vec<_> = our_keys
+            .iter()
+            .filter(|k| their_keys.binary_search(k).is_err())
+            .collect();
+        let extra: Vec<_> = their_keys
+            .iter()
+            .filter(|k| our_keys.binary_search(k).is_err())
+            .collect();
+        panic!(
+            "source has {} keys, target {}: {} missing on the target (first {:?}), {} extra (first {:?})",
+            our_keys.len(),
+            their_keys.len(),
+            missing.len(),
+            missing.first().map(|k| String::from_utf8_lossy(k)),
+            extra.len(),
+            extra.first().map(|k| String::from_utf8_lossy(k)),
+        );
+    }
+    let different: Vec<String> = ours
+        .iter()
+        .zip(&theirs)
+        .filter(|((_, dump_a, exp_a), (_, dump_b, exp_b))| {
+            let same_expiry = match (exp_a, exp_b) {
+                (Some(x), Some(y)) if *x >= 0 && *y >= 0 => (x - y).abs() <= 1000,
+                (x, y) => x == y,
+            };
+            dump_a != dump_b || !same_expiry
+        })
+        .map(|((key, dump_a, exp_a), (_, dump_b, exp_b))| {
+            format!(
+                "{:?} (expiry {exp_a:?} vs {exp_b:?}, payload {})",
+                String::from_utf8_lossy(key),
+                if dump_a == dump_b { "same" } else { "differs" }
+            )
+        })
+        .collect();
+    assert!(
+        different.is_empty(),
+        "{} of {} keys differ on the target, first: {}",
+        different.len(),
+        ours.len(),
+        different[..different.len().min(5)].join(", ")
+    );
+}
+
 /// Builds a command from string-ish parts.
 #[macro_export]
 macro_rules! cmd {
@@ -399,6 +582,17 @@ impl Run {
             .unwrap_or_else(|_| panic!("{name} = {value:?} is not a number in {line}"))
     }
 
+    /// The error line: the last stderr line that is not the summary; panics
+    /// if rump panicked.
+    pub fn error_line(&self) -> String {
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        self.stderr
+            .lines()
+            .rfind(|l| !l.starts_with("rump: scanned"))
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// `scanned = copied + skipped + vanished + failed`, from `--json`.
     pub fn assert_reconciles(&self) {
         let f = |n| self.json_field(n);
@@ -461,6 +655,49 @@ pub fn wait_run(mut child: Child, command: &str, deadline: Duration) -> Run {
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A spawned `rump` that is killed and reaped if the test panics before
+/// waiting for it, so a failed fault test leaves no process behind.
+pub struct Running {
+    child: Option<Child>,
+    pub command: String,
+}
+
+impl Running {
+    /// Starts `rump args` (stdout and stderr captured).
+    pub fn start(args: &[&str]) -> Running {
+        Running {
+            child: Some(rump_spawn(args)),
+            command: format!("rump {}", args.join(" ")),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// True once rump has exited (it is not reaped: [`Running::wait`] is).
+    pub fn has_exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .map_or(true, |c| matches!(c.try_wait(), Ok(Some(_))))
+    }
+
+    /// Waits for rump like [`wait_run`], with a deadline.
+    pub fn wait(&mut self, deadline: Duration) -> Run {
+        let child = self.child.take().expect("rump was already waited for");
+        wait_run(child, &self.command, deadline)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
