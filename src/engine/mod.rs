@@ -5,6 +5,7 @@
 //!   connections in a slab and drives, per connection, a [`link::Link`]
 //!   (reconnects) and a role: `scan` on the source side, `restore` on the
 //!   target side. The roles are sans-IO and unit-tested with frames.
+//! - `nodes` is what both loops share: a poll, its connections, the wait.
 //! - `file` holds the loops for dump-file ends.
 //! - `pipe` is the channel, `item` what travels in it, `control` the
 //!   run-wide switches, `ledger` and `checkpoint` what is done and how a
@@ -17,6 +18,7 @@ pub mod file;
 pub mod item;
 pub mod ledger;
 pub mod link;
+pub mod nodes;
 pub mod pacer;
 pub mod pipe;
 pub mod restore;

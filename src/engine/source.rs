@@ -17,17 +17,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Poll, Token};
+use mio::{Poll, Token};
 
 use crate::engine::control::Control;
 use crate::engine::item::Batch;
 use crate::engine::ledger::Ledger;
 use crate::engine::link::{Link, LinkEvent};
+use crate::engine::nodes::{HasLink, Nodes};
 use crate::engine::pacer::Pacer;
 use crate::engine::pipe::{BatchSender, SendError};
-use crate::engine::poll_once;
 use crate::engine::scan::ScanRole;
-use crate::engine::slab::{Slab, WAKER};
 use crate::error::Error;
 use crate::progress::Stats;
 
@@ -47,11 +46,20 @@ pub struct SourceNode {
     pub index: u16,
 }
 
+impl HasLink for SourceNode {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+
+    fn link_mut(&mut self) -> &mut Link {
+        &mut self.link
+    }
+}
+
 /// The source side of a server-to-anything migration.
 #[derive(Debug)]
 pub struct SourceLoop {
-    poll: Poll,
-    nodes: Slab<SourceNode>,
+    nodes: Nodes<SourceNode>,
     tx: BatchSender,
     batch: Batch,
     held: Option<Batch>,
@@ -66,7 +74,7 @@ pub struct SourceLoop {
 
 impl SourceLoop {
     /// A loop over `poll`, which must own the waker the target uses to wake
-    /// this loop (token [`WAKER`]); nodes are added with [`SourceLoop::add`].
+    /// this loop; nodes are added with [`SourceLoop::add`].
     pub fn new(
         poll: Poll,
         tx: BatchSender,
@@ -77,8 +85,7 @@ impl SourceLoop {
     ) -> SourceLoop {
         let epoch = control.epoch();
         SourceLoop {
-            poll,
-            nodes: Slab::default(),
+            nodes: Nodes::new(poll),
             tx,
             batch: Batch::with_capacity(BATCH_ITEMS),
             held: None,
@@ -94,22 +101,21 @@ impl SourceLoop {
     /// The token the next node will get: its connection must be registered
     /// with this loop's poll under it.
     pub fn next_token(&self) -> Token {
-        self.nodes.vacant_token()
+        self.nodes.next_token()
     }
 
     pub fn registry(&self) -> &mio::Registry {
-        self.poll.registry()
+        self.nodes.registry()
     }
 
     /// Adds a node whose connection is registered under [`SourceLoop::next_token`].
     pub fn add(&mut self, node: SourceNode) -> Token {
-        self.nodes.insert(node)
+        self.nodes.add(node)
     }
 
     /// Runs until every key is handed over and acknowledged, the target goes
     /// away, or a stop.
     pub fn run(mut self) -> Result<(), Error> {
-        let mut events = Events::with_capacity(64);
         loop {
             if self.control.stopped() || self.control.finished() {
                 return Ok(());
@@ -140,81 +146,57 @@ impl SourceLoop {
                 self.tx.complete(self.epoch);
                 self.completed = Some(self.epoch);
             }
-            let timeout = if busy {
-                Duration::ZERO
-            } else {
-                self.wait_time()
-            };
-            poll_once(&mut self.poll, &mut events, timeout)?;
-            for event in events.iter() {
-                if event.token() == WAKER {
-                    continue;
-                }
-                if let Some(node) = self.nodes.get_mut(event.token()) {
-                    node.link.conn.on_event(event);
-                }
-            }
+            let cap = self.pacer_wait();
+            self.nodes.wait(busy, cap)?;
         }
     }
 
     /// One node's turn: reconnect if down, read replies, issue commands,
     /// write. `Ok(true)` when it could make progress without waiting.
     fn drive(&mut self, token: Token) -> Result<bool, Error> {
-        let registry = self.poll.registry();
-        let Some(node) = self.nodes.get_mut(token) else {
+        let Some((node, registry)) = self.nodes.get_mut(token) else {
             return Ok(false);
         };
-        let event = node.link.tick(registry, &self.stats)?;
-        match event {
-            LinkEvent::Steady | LinkEvent::Reconnected => {}
-            LinkEvent::Restarted(info) => {
-                self.stats.notice(format!(
-                    "source {}: the server restarted (run_id changed): its SCAN cursor means \
-                     nothing now, so the copy starts over",
-                    node.link.conn.name()
-                ));
-                node.scan.on_lost();
-                let epoch = self.control.start_over(&self.stats);
-                self.stats
-                    .total
-                    .store(info.dbsize, std::sync::atomic::Ordering::Relaxed);
-                self.restart_all(epoch);
-                return Ok(true);
-            }
+        if let LinkEvent::Restarted(info) = node.link.tick(registry, &self.stats)? {
+            self.stats.notice(format!(
+                "source {}: the server restarted (run_id changed): its SCAN cursor means \
+                 nothing now, so the copy starts over",
+                node.link.conn.name()
+            ));
+            node.scan.on_lost();
+            let epoch = self.control.start_over(&self.stats);
+            self.stats
+                .total
+                .store(info.dbsize, std::sync::atomic::Ordering::Relaxed);
+            self.restart_all(epoch);
+            return Ok(true);
         }
-        let Some(node) = self.nodes.get_mut(token) else {
-            return Ok(false);
-        };
         if node.link.is_down() {
             return Ok(false);
         }
-        let result = step(
-            node,
-            &mut self.batch,
-            self.held.is_some(),
-            self.pacer.as_mut(),
-        );
-        let node = self.nodes.get_mut(token).expect("the node was just driven");
-        match result {
+        let held = self.held.is_some();
+        let result = step(node, &mut self.batch, held, self.pacer.as_mut());
+        let busy = match result {
             Ok(busy) => {
-                node.link.check_silence(self.poll.registry(), &self.stats)?;
-                if node.link.is_down() {
-                    node.scan.on_lost();
-                }
-                if self.batch_is_full() && self.held.is_none() {
-                    let batch = self.take_batch();
-                    if !self.send(batch)? {
-                        self.control.stop();
-                    }
-                }
-                Ok(busy)
+                node.link.check_silence(registry, &self.stats)?;
+                busy
             }
             Err(e) => {
-                node.link.lose(e, self.poll.registry(), &self.stats)?;
-                node.scan.on_lost();
-                Ok(false)
+                node.link.lose(e, registry, &self.stats)?;
+                false
+            }
+        };
+        if node.link.is_down() {
+            node.scan.on_lost();
+            return Ok(false);
+        }
+        if self.batch_is_full() && !held {
+            let batch = self.take_batch();
+            if !self.send(batch)? {
+                self.control.stop();
             }
         }
+        Ok(busy)
     }
 
     /// The copy epoch moved (the target restarted): start every scan over.
@@ -244,21 +226,14 @@ impl SourceLoop {
             .all(|n| n.scan.is_waiting() || n.link.is_down())
     }
 
-    /// How long to sleep: until the next link deadline or pacer slot, at
-    /// most [`IDLE_POLL`].
-    fn wait_time(&mut self) -> Duration {
-        let now = Instant::now();
-        let mut wait = IDLE_POLL;
-        for node in self.nodes.iter() {
-            if let Some(at) = node.link.deadline() {
-                wait = wait.min(at.saturating_duration_since(now));
-            }
-        }
+    /// The longest sleep: [`IDLE_POLL`], or less when the pacer allows the
+    /// next key sooner (the links' deadlines are the nodes' business).
+    fn pacer_wait(&mut self) -> Duration {
         let want_keys = self.held.is_none() && self.nodes.iter().any(|n| n.scan.has_keys());
-        if let (Some(p), true) = (&mut self.pacer, want_keys) {
-            wait = wait.min(p.wait(now));
+        match (&mut self.pacer, want_keys) {
+            (Some(p), true) => p.wait(Instant::now()).min(IDLE_POLL),
+            _ => IDLE_POLL,
         }
-        wait
     }
 
     fn batch_is_full(&self) -> bool {

@@ -15,17 +15,16 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Poll, Token};
+use mio::{Poll, Token};
 
 use crate::engine::clock::{backoff, now_ms};
 use crate::engine::control::Control;
 use crate::engine::item::Item;
 use crate::engine::ledger::{Acks, Ledger};
 use crate::engine::link::{Link, LinkEvent};
+use crate::engine::nodes::{HasLink, Nodes};
 use crate::engine::pipe::{BatchReceiver, RecvError};
-use crate::engine::poll_once;
 use crate::engine::restore::{Outcome, RestoreRole};
-use crate::engine::slab::{Slab, WAKER};
 use crate::error::{quote_key, Error, Role};
 use crate::progress::Stats;
 
@@ -45,6 +44,16 @@ pub struct TargetNode {
     pub restore: RestoreRole,
 }
 
+impl HasLink for TargetNode {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+
+    fn link_mut(&mut self) -> &mut Link {
+        &mut self.link
+    }
+}
+
 /// A reply that said "not now", and since when replies have said so.
 #[derive(Debug)]
 struct Retry {
@@ -53,17 +62,13 @@ struct Retry {
     attempts: u32,
 }
 
-/// The target side of a migration into a server.
+/// The items this loop holds and its accounting for them, apart from the
+/// connections so that a node and the work can be borrowed together.
 #[derive(Debug)]
-pub struct TargetLoop {
-    poll: Poll,
-    nodes: Slab<TargetNode>,
-    rx: BatchReceiver,
+struct Work {
     /// Items received (or given back) and not yet sent.
     queue: VecDeque<Item>,
-    source_done: bool,
-    /// The source stopped before the end (it failed or was stopped).
-    abandoned: bool,
+    /// The copy pass; items of an earlier one count for nothing.
     epoch: u16,
     acks: Acks,
     /// Budget to give back to the channel at the end of this turn.
@@ -71,13 +76,24 @@ pub struct TargetLoop {
     retry: Option<Retry>,
     timeout: Duration,
     stats: Arc<Stats>,
+}
+
+/// The target side of a migration into a server.
+#[derive(Debug)]
+pub struct TargetLoop {
+    nodes: Nodes<TargetNode>,
+    rx: BatchReceiver,
+    work: Work,
+    source_done: bool,
+    /// The source stopped before the end (it failed or was stopped).
+    abandoned: bool,
     control: Arc<Control>,
     ledger: Arc<Ledger>,
 }
 
 impl TargetLoop {
     /// A loop over `poll`, which must own the waker the source uses to wake
-    /// this loop (token [`WAKER`]).
+    /// this loop.
     pub fn new(
         poll: Poll,
         rx: BatchReceiver,
@@ -86,20 +102,21 @@ impl TargetLoop {
         control: Arc<Control>,
         ledger: Arc<Ledger>,
     ) -> TargetLoop {
-        let epoch = control.epoch();
-        TargetLoop {
-            poll,
-            nodes: Slab::default(),
-            rx,
+        let work = Work {
             queue: VecDeque::new(),
-            source_done: false,
-            abandoned: false,
-            epoch,
+            epoch: control.epoch(),
             acks: Acks::default(),
             released: 0,
             retry: None,
             timeout,
             stats,
+        };
+        TargetLoop {
+            nodes: Nodes::new(poll),
+            rx,
+            work,
+            source_done: false,
+            abandoned: false,
             control,
             ledger,
         }
@@ -107,29 +124,28 @@ impl TargetLoop {
 
     /// The token the next node will get.
     pub fn next_token(&self) -> Token {
-        self.nodes.vacant_token()
+        self.nodes.next_token()
     }
 
     pub fn registry(&self) -> &mio::Registry {
-        self.poll.registry()
+        self.nodes.registry()
     }
 
     pub fn add(&mut self, node: TargetNode) -> Token {
-        self.nodes.insert(node)
+        self.nodes.add(node)
     }
 
     /// Runs until the source is done and every write is acknowledged, or a
     /// stop (then in-flight writes get five seconds to finish).
     pub fn run(mut self) -> Result<(), Error> {
-        let mut events = Events::with_capacity(64);
         let mut stopped_at: Option<Instant> = None;
         loop {
             if stopped_at.is_none() && self.control.stopped() {
                 stopped_at = Some(Instant::now());
                 // Items received but not yet sent are dropped.
-                self.drop_queue();
+                self.work.drop_queue();
             }
-            if self.control.epoch() != self.epoch {
+            if self.control.epoch() != self.work.epoch {
                 self.start_over(self.control.epoch());
             }
             if stopped_at.is_none() {
@@ -139,13 +155,13 @@ impl TargetLoop {
             for token in self.nodes.tokens() {
                 busy |= self.drive(token, stopped_at.is_some())?;
             }
-            self.acks.flush(&self.ledger);
-            if self.released > 0 {
-                self.rx.release(std::mem::take(&mut self.released));
+            self.work.acks.flush(&self.ledger);
+            if self.work.released > 0 {
+                self.rx.release(std::mem::take(&mut self.work.released));
             }
 
             let in_flight: usize = self.nodes.iter().map(|n| n.restore.in_flight()).sum();
-            let idle = in_flight == 0 && self.queue.is_empty();
+            let idle = in_flight == 0 && self.work.queue.is_empty();
             if idle && stopped_at.is_some() {
                 return Ok(());
             }
@@ -161,33 +177,28 @@ impl TargetLoop {
             if stopped_at.is_some_and(|t| t.elapsed() > DRAIN_TIMEOUT) {
                 return Ok(());
             }
-            let timeout = if busy {
-                Duration::ZERO
-            } else {
-                self.wait_time()
+            let cap = match &self.work.retry {
+                Some(retry) => retry
+                    .at
+                    .saturating_duration_since(Instant::now())
+                    .min(IDLE_POLL),
+                None => IDLE_POLL,
             };
-            poll_once(&mut self.poll, &mut events, timeout)?;
-            for event in events.iter() {
-                if event.token() == WAKER {
-                    continue;
-                }
-                if let Some(node) = self.nodes.get_mut(event.token()) {
-                    node.link.conn.on_event(event);
-                }
-            }
+            self.nodes.wait(busy, cap)?;
         }
     }
 
     /// Takes batches from the channel while the queue is short.
     fn receive(&mut self) {
-        while !self.source_done && self.queue.len() < QUEUE_AHEAD {
-            match self.rx.try_recv(self.epoch) {
+        let work = &mut self.work;
+        while !self.source_done && work.queue.len() < QUEUE_AHEAD {
+            match self.rx.try_recv(work.epoch) {
                 Ok(batch) => {
                     for item in batch.items {
-                        if item.page.epoch() == self.epoch {
-                            self.queue.push_back(item);
+                        if item.page.epoch() == work.epoch {
+                            work.queue.push_back(item);
                         } else {
-                            self.released += item.cost();
+                            work.released += item.cost();
                         }
                     }
                 }
@@ -205,11 +216,11 @@ impl TargetLoop {
 
     /// One node's turn. `Ok(true)` when it could make progress at once.
     fn drive(&mut self, token: Token, stopping: bool) -> Result<bool, Error> {
-        let registry = self.poll.registry();
-        let Some(node) = self.nodes.get_mut(token) else {
+        let Some((node, registry)) = self.nodes.get_mut(token) else {
             return Ok(false);
         };
-        match node.link.tick(registry, &self.stats)? {
+        let stats = &self.work.stats;
+        match node.link.tick(registry, stats)? {
             LinkEvent::Steady => {}
             LinkEvent::Reconnected => {
                 let info = node.link.info.clone();
@@ -217,53 +228,54 @@ impl TargetLoop {
             }
             LinkEvent::Restarted(info) => {
                 node.restore.update_server(&info);
-                self.stats.notice(format!(
+                stats.notice(format!(
                     "target {}: the server restarted (run_id changed) and may have lost what it \
                      had acknowledged, so the copy starts over",
                     node.link.conn.name()
                 ));
-                let epoch = self.control.start_over(&self.stats);
+                let epoch = self.control.start_over(stats);
                 self.start_over(epoch);
                 return Ok(true);
             }
         }
-        let Some(node) = self.nodes.get_mut(token) else {
-            return Ok(false);
-        };
         if node.link.is_down() {
             return Ok(false);
         }
-        let result = self.step(token, stopping);
-        let registry = self.poll.registry();
-        let node = self.nodes.get_mut(token).expect("the node was just driven");
-        let lost = match result {
+        let busy = match self.work.step(node, stopping) {
             Ok(busy) => {
-                node.link.check_silence(registry, &self.stats)?;
-                if !node.link.is_down() {
-                    return Ok(busy);
-                }
-                true
+                node.link.check_silence(registry, &self.work.stats)?;
+                busy
             }
             Err(e) => {
-                node.link.lose(e, registry, &self.stats)?;
-                true
+                node.link.lose(e, registry, &self.work.stats)?;
+                false
             }
         };
-        if lost {
-            // Sent and not acknowledged: to be sent again, first, in order.
-            let back = node.restore.take_in_flight();
-            for item in back.into_iter().rev() {
-                self.queue.push_front(item);
-            }
+        if !node.link.is_down() {
+            return Ok(busy);
+        }
+        // Sent and not acknowledged: to be sent again, first, in order.
+        let back = node.restore.take_in_flight();
+        for item in back.into_iter().rev() {
+            self.work.queue.push_front(item);
         }
         Ok(false)
     }
 
-    /// Reads replies, sends what the windows allow, writes.
-    fn step(&mut self, token: Token, stopping: bool) -> Result<bool, Error> {
-        let Some(node) = self.nodes.get_mut(token) else {
-            return Ok(false);
-        };
+    /// The copy starts over in `epoch`: everything of the earlier pass that
+    /// is queued is dropped. RESTOREs still in flight are answered as usual,
+    /// but count for nothing (see [`Work::step`]).
+    fn start_over(&mut self, epoch: u16) {
+        self.work.epoch = epoch;
+        self.work.retry = None;
+        self.work.drop_queue();
+        self.source_done = false;
+    }
+}
+
+impl Work {
+    /// Reads a node's replies, sends what its windows allow, writes.
+    fn step(&mut self, node: &mut TargetNode, stopping: bool) -> Result<bool, Error> {
         while let Some(frame) = node.link.conn.next_frame()? {
             let (item, outcome) = node.restore.on_reply(frame)?;
             if item.page.epoch() != self.epoch {
@@ -273,26 +285,7 @@ impl TargetLoop {
             }
             match outcome {
                 Outcome::Retry => {
-                    let now = Instant::now();
-                    let retry = self.retry.get_or_insert(Retry {
-                        since: now,
-                        at: now,
-                        attempts: 0,
-                    });
-                    if now.duration_since(retry.since) > self.timeout {
-                        return Err(Error::Server {
-                            role: Role::Target,
-                            endpoint: node.link.conn.name().to_string(),
-                            command: format!("RESTORE {}", quote_key(&item.key)),
-                            message: format!(
-                                "the target kept answering \"not now\" for {} s",
-                                self.timeout.as_secs_f64()
-                            ),
-                        });
-                    }
-                    retry.at = now + backoff(retry.attempts);
-                    retry.attempts += 1;
-                    self.queue.push_front(item);
+                    self.retry_later(node, item)?;
                     continue;
                 }
                 Outcome::Copied => {
@@ -303,11 +296,11 @@ impl TargetLoop {
                 Outcome::Skipped => Stats::add(&self.stats.skipped, 1),
                 Outcome::Failed(message) => self.stats.fail(message),
             }
-            self.acks.push(item.page);
-            self.released += item.cost();
+            self.done(&item);
         }
         let paused = self.retry.as_ref().is_some_and(|r| Instant::now() < r.at);
-        if !stopping && !paused {
+        let sending = !stopping && !paused;
+        if sending {
             let now = now_ms();
             let mut owed = 0;
             while node.restore.has_room() && node.link.conn.queued() < MAX_QUEUED_BYTES {
@@ -318,52 +311,58 @@ impl TargetLoop {
                     Ok(()) => owed += 1,
                     Err(expired) => {
                         Stats::add(&self.stats.vanished, 1);
-                        self.acks.push(expired.page);
-                        self.released += expired.cost();
+                        self.done(&expired);
                     }
                 }
             }
             node.link.conn.owe(owed);
         }
         node.link.conn.flush()?;
-        let can_send = !stopping
-            && !paused
+        // More to send at once only while the socket takes it: a full socket
+        // (a server that stopped reading) means waiting for an event.
+        let can_send = sending
             && !self.queue.is_empty()
             && node.restore.has_room()
             && node.link.conn.queued() < MAX_QUEUED_BYTES;
         Ok(node.link.conn.may_read() || node.link.conn.may_write() || can_send)
     }
 
-    /// The copy starts over in `epoch`: everything of the earlier pass,
-    /// queued or in flight, is dropped.
-    fn start_over(&mut self, epoch: u16) {
-        self.epoch = epoch;
-        self.source_done = false;
-        self.retry = None;
-        // RESTOREs still in flight are answered as usual, but count for
-        // nothing (see `step`).
-        self.drop_queue();
+    /// A reply said "not now": the item goes back first in line, and sending
+    /// pauses with backoff, for up to the timeout.
+    fn retry_later(&mut self, node: &TargetNode, item: Item) -> Result<(), Error> {
+        let now = Instant::now();
+        let retry = self.retry.get_or_insert(Retry {
+            since: now,
+            at: now,
+            attempts: 0,
+        });
+        if now.duration_since(retry.since) > self.timeout {
+            return Err(Error::Server {
+                role: Role::Target,
+                endpoint: node.link.conn.name().to_string(),
+                command: format!("RESTORE {}", quote_key(&item.key)),
+                message: format!(
+                    "the target kept answering \"not now\" for {} s",
+                    self.timeout.as_secs_f64()
+                ),
+            });
+        }
+        retry.at = now + backoff(retry.attempts);
+        retry.attempts += 1;
+        self.queue.push_front(item);
+        Ok(())
+    }
+
+    /// The target answered for `item`: its page is acknowledged and its
+    /// budget released.
+    fn done(&mut self, item: &Item) {
+        self.acks.push(item.page);
+        self.released += item.cost();
     }
 
     fn drop_queue(&mut self) {
         for item in self.queue.drain(..) {
             self.released += item.cost();
         }
-    }
-
-    /// How long to sleep: until the next link deadline or retry, at most
-    /// [`IDLE_POLL`].
-    fn wait_time(&self) -> Duration {
-        let now = Instant::now();
-        let mut wait = IDLE_POLL;
-        for node in self.nodes.iter() {
-            if let Some(at) = node.link.deadline() {
-                wait = wait.min(at.saturating_duration_since(now));
-            }
-        }
-        if let Some(retry) = &self.retry {
-            wait = wait.min(retry.at.saturating_duration_since(now));
-        }
-        wait
     }
 }
