@@ -51,6 +51,9 @@ pub struct Outcome {
     pub failures: Vec<String>,
     /// SIGINT or SIGTERM, if one stopped the run.
     pub signal: Option<i32>,
+    /// Both ends opened and the copy began (a start-up failure has no
+    /// summary worth printing).
+    pub started: bool,
 }
 
 /// Runs the migration `config` describes.
@@ -58,10 +61,19 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
     let signal = Arc::new(AtomicUsize::new(0));
     let stats = Arc::new(Stats::default());
     let mut start = Instant::now();
+    let mut started = false;
     let result = install_signals(&signal).and_then(|()| {
+        // A checkpoint for another selection is refused before connecting.
+        let checkpoint = open_checkpoint(config)?;
         let (source, target) = open(config, &signal)?;
         start = Instant::now();
-        migrate(config, source, target, &stats, &signal, reporter)
+        started = true;
+        let ends = Ends {
+            source,
+            target,
+            checkpoint,
+        };
+        migrate(config, ends, &stats, &signal, reporter)
     });
     reporter.notices(stats.take_notices());
     let signal = match signal.load(Ordering::SeqCst) {
@@ -77,6 +89,7 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
         error,
         failures: stats.failures(),
         signal,
+        started,
     }
 }
 
@@ -208,10 +221,25 @@ fn refuse_same_database(source: &Opened, target: &Opened) -> Result<(), Error> {
 
 type LoopBody = Box<dyn FnOnce() -> Result<(), Error> + Send>;
 
-fn migrate(
-    config: &Config,
+/// Everything opened before the copy starts.
+struct Ends {
     source: SourceEnd,
     target: TargetEnd,
+    checkpoint: Option<CheckpointFile>,
+}
+
+fn open_checkpoint(config: &Config) -> Result<Option<CheckpointFile>, Error> {
+    match (&config.checkpoint, &config.source) {
+        (Some(path), Endpoint::Server(server)) => {
+            Ok(Some(CheckpointFile::open(path, selection(config, server))?))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn migrate(
+    config: &Config,
+    ends: Ends,
     stats: &Arc<Stats>,
     signal: &Arc<AtomicUsize>,
     reporter: &mut Reporter,
@@ -227,6 +255,11 @@ fn migrate(
     let ledger = Arc::new(Ledger::default());
     let (tx, rx) = pipe::channel(CHANNEL_BATCHES, CHANNEL_BYTES, source_waker, target_waker);
 
+    let Ends {
+        source,
+        target,
+        checkpoint,
+    } = ends;
     // The dump header records where the data came from.
     let header = match &source {
         SourceEnd::Server(s) => DumpHeader {
@@ -236,12 +269,6 @@ fn migrate(
             started_at_ms: now_ms(),
         },
         SourceEnd::File(_) => DumpHeader::default(),
-    };
-    let checkpoint = match (&config.checkpoint, &config.source) {
-        (Some(path), Endpoint::Server(server)) => {
-            Some(CheckpointFile::open(path, selection(config, server))?)
-        }
-        _ => None,
     };
 
     let target_loop: LoopBody = match target {

@@ -68,11 +68,7 @@ fn run() -> Result<u8, Error> {
             group(summary.failed)
         );
     }
-    let started = !matches!(
-        &outcome.error,
-        Some(Error::Usage(_)) | Some(Error::Connect { .. }) | Some(Error::Auth { .. })
-    );
-    if !config.silent && (started || outcome.signal.is_some()) {
+    if !config.silent && (outcome.started || outcome.signal.is_some()) {
         let _ = writeln!(err, "{}", summary.line());
     }
     drop(err);
