@@ -4,7 +4,7 @@
 # rump, checks the copy, and stops the servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --no-valkey
 cargo build --release --locked --quiet
 rump=target/release/rump
 

