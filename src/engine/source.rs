@@ -157,6 +157,11 @@ impl SourceLoop {
         let Some((node, registry)) = self.nodes.get_mut(token) else {
             return Ok(false);
         };
+        if node.link.is_down() && node.scan.is_done() && self.completed == Some(self.epoch) {
+            // Everything this server had is read: losing it now costs
+            // nothing, unless the copy starts over (then it reconnects).
+            return Ok(false);
+        }
         if let LinkEvent::Restarted(info) = node.link.tick(registry, &self.stats)? {
             self.stats.notice(format!(
                 "source {}: the server restarted (run_id changed): its SCAN cursor means \
