@@ -5,14 +5,14 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::util::fake::{self, Fake, Reply};
 use resp::Frame;
 
-use crate::util::{rump_spawn, wait_run, Client, Run, Server};
+use crate::util::{rump_spawn, wait_run, watch_rss, Client, Run, Server};
 
 /// How much longer than its limit a run may go on before the test stops
 /// waiting: the limits are asserted on the time taken, with a clear message.
@@ -111,38 +111,6 @@ fn a_reply_dripped_a_byte_at_a_time_times_out() {
     assert!(line.contains("timed out"), "{line}");
 }
 
-/// Samples `pid`'s VmRSS every 50 ms until it exits; kills it past
-/// `RSS_LIMIT_KIB` (so a failing rump cannot exhaust the machine). The
-/// returned cell holds the peak in KiB.
-fn watch_rss(pid: u32, done: Arc<AtomicBool>) -> (Arc<AtomicU64>, std::thread::JoinHandle<()>) {
-    let peak = Arc::new(AtomicU64::new(0));
-    let seen = Arc::clone(&peak);
-    let watcher = std::thread::spawn(move || {
-        while !done.load(Ordering::SeqCst) {
-            let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-                return;
-            };
-            // A zombie has no VmRSS line: the process is over.
-            let Some(kib) = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            else {
-                return;
-            };
-            seen.fetch_max(kib, Ordering::SeqCst);
-            if kib > RSS_LIMIT_KIB {
-                let _ = std::process::Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
-    (peak, watcher)
-}
-
 #[test]
 fn an_endless_scan_reply_is_refused_in_bounded_memory() {
     let fake = Fake::start(|cmd| match fake::name(cmd).as_str() {
@@ -159,7 +127,7 @@ fn an_endless_scan_reply_is_refused_in_bounded_memory() {
     let start = Instant::now();
     let child = rump_spawn(&args);
     let done = Arc::new(AtomicBool::new(false));
-    let (peak, watcher) = watch_rss(child.id(), Arc::clone(&done));
+    let (peak, watcher) = watch_rss(child.id(), RSS_LIMIT_KIB, Arc::clone(&done));
     let run = wait_run(child, "rump (endless SCAN reply)", limit + GRACE);
     let took = start.elapsed();
     done.store(true, Ordering::SeqCst);

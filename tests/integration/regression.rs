@@ -4,12 +4,17 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use crate::dump::{leftovers, names, restore_and_compare, text, MAGIC};
 use crate::migrate::load_every_type;
-use crate::util::{rump, rump_env, rump_spawn, wait_run, Flavor, Run, Server};
+use crate::util::fake::{self, Fake, Reply};
+use crate::util::{
+    assert_same_data, cpu_time, rump, rump_env, rump_spawn, wait_run, watch_rss, Flavor, Run,
+    Running, Server,
+};
 
 /// A damaged dump stopped the target at once, dropping verified blocks that
 /// were already read and leaving the summary unreconciled (issue 4, found by
@@ -270,4 +275,244 @@ fn r8_a_stdout_reader_that_goes_away_early_fails_the_dump() {
         "{}",
         run.stderr
     );
+}
+
+/// Runs `rump args` to its end, killing it past `deadline`.
+fn run_within(args: &[&str], deadline: Duration) -> Run {
+    Running::start(args).wait(deadline)
+}
+
+/// The target loop spun at 100% CPU while the target's socket was full and
+/// the server read nothing (issue 8): with the target frozen mid-copy, rump
+/// burned a whole core until it thawed. Now both loops sleep until the
+/// socket can take more, and the copy completes once the target is back.
+#[test]
+fn r8_a_frozen_target_is_waited_for_without_spinning() {
+    // DUMP would compress DEBUG POPULATE's zero-padded values about 100:1;
+    // uncompressed, 300 payloads of 200 KB are far more than any socket
+    // buffer and rump's queues hold, so rump must block on the target. (The
+    // target too, so its DUMPs compare byte for byte with the source's.)
+    let uncompressed = ["--rdbcompression", "no"];
+    let source = Server::start_with(Flavor::Redis, &uncompressed);
+    source
+        .client()
+        .ok(&["DEBUG", "POPULATE", "300", "big", "200000"]);
+    let target = Server::start_with(Flavor::Redis, &uncompressed);
+    let (from, to) = (source.url(), target.url());
+    let mut rump = Running::start(&["-from", &from, "-to", &to, "--json"]);
+    let mut dst = target.client();
+    let started = Instant::now();
+    let landed = loop {
+        let n = dst.dbsize();
+        if n > 0 {
+            break n;
+        }
+        assert!(!rump.has_exited(), "rump ended before copying a key");
+        assert!(started.elapsed() < Duration::from_secs(20), "no key landed");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    target.pause();
+    assert!(landed < 100, "{landed} keys landed before the target froze");
+    // A moment for the socket and rump's queues to fill; then rump has
+    // nothing to do but wait.
+    std::thread::sleep(Duration::from_secs(1));
+    let pid = rump.pid();
+    let (before, from_time) = (cpu_time(pid), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let (used, window) = (cpu_time(pid) - before, from_time.elapsed());
+    let still_running = !rump.has_exited();
+    target.resume();
+    assert!(still_running, "rump ended while the target was frozen");
+    assert!(
+        used < Duration::from_millis(400),
+        "rump used {used:?} of CPU in {window:?} while the target was frozen: a busy loop"
+    );
+    let run = rump.wait(Duration::from_secs(60));
+    run.success();
+    assert_eq!(run.json_field("copied"), 300.0);
+    assert_same_data(&source, &target);
+}
+
+/// A target with RESTORE renamed away had every key fail one by one, each
+/// with its own "unknown command" line, until the whole source was scanned
+/// (issue 8). That reply dooms every write: the run now ends at the first
+/// one, naming the target and the cause, with no key counted as failed.
+#[test]
+fn r8_a_target_without_restore_ends_the_run_at_the_first_key() {
+    let source = Server::start();
+    source.client().populate(5000, 10);
+    let target = Server::start_with(Flavor::Redis, &["--rename-command", "RESTORE", ""]);
+    let run = run_within(
+        &["-from", &source.url(), "-to", &target.url(), "--json"],
+        Duration::from_secs(30),
+    );
+    run.expect_code(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!("target 127.0.0.1:{}", target.port)),
+        "{line}"
+    );
+    assert!(line.contains("RESTORE"), "{line}");
+    assert!(line.contains("disabled or renamed"), "{line}");
+    assert_eq!(run.json_field("failed"), 0.0, "{}", run.stdout);
+    assert!(
+        run.stderr.lines().count() < 20,
+        "one line per key:\n{}",
+        run.stderr
+    );
+    assert_eq!(target.client().dbsize(), 0);
+}
+
+/// A user that may not run INFO was reported as "authentication failed"
+/// (issue 8), sending the operator after a password that was right. The
+/// NOPERM is now an INFO failure that says which permission to grant.
+#[test]
+fn r8_a_user_without_info_is_not_an_authentication_failure() {
+    let source = Server::start();
+    let mut admin = source.client();
+    admin.ok(&[
+        "ACL", "SETUSER", "nopriv", "on", ">pw", "~*", "+@all", "-info",
+    ]);
+    admin.ok(&["SET", "k", "v"]);
+    let target = Server::start();
+    let from = format!("redis://nopriv:pw@127.0.0.1:{}", source.port);
+    let run = run_within(
+        &["-from", &from, "-to", &target.url()],
+        Duration::from_secs(30),
+    );
+    run.expect_code(1);
+    assert!(
+        !run.stderr.to_lowercase().contains("authentication failed"),
+        "{}",
+        run.stderr
+    );
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!("source 127.0.0.1:{}", source.port)),
+        "{line}"
+    );
+    assert!(line.contains("INFO"), "{line}");
+    assert!(line.contains("+info"), "{line}");
+    assert_eq!(target.client().dbsize(), 0);
+}
+
+/// The legacy (Go rump) separator: "✝✝", between and after every field.
+const LEGACY_SEP: &[u8] = "✝✝".as_bytes();
+
+/// A payload damaged in a dump file was blamed on "the source writes a newer
+/// DUMP format than the target reads" and ended the run (issue 8), though the
+/// payload's own RDB version is one the target reads: only its checksum was
+/// wrong. Now that key alone fails, named, as a checksum mismatch, and the
+/// keys around it are restored.
+#[test]
+fn r8_a_corrupt_payload_is_a_checksum_failure_not_a_newer_format() {
+    let scratch = Server::start();
+    let mut s = scratch.client();
+    let keys: [&[u8]; 3] = [b"first", b"second", b"third"];
+    for key in keys {
+        let value = format!("{}-value-", String::from_utf8_lossy(key)).repeat(8);
+        s.cmd(&[b"SET", key, value.as_bytes()]);
+    }
+    let mut fixture = Vec::new();
+    for key in keys {
+        let mut payload = s.dump(key).expect("DUMP of a key just set");
+        if key == b"second" {
+            // The 2-byte RDB version and 8-byte CRC at the end stay intact.
+            let at = payload.len() / 2;
+            assert!(at < payload.len() - 10);
+            payload[at] ^= 0xff;
+        }
+        assert!(
+            !payload.windows(LEGACY_SEP.len()).any(|w| w == LEGACY_SEP),
+            "this payload cannot be in a legacy file; pick another value"
+        );
+        for part in [key, LEGACY_SEP, &payload, LEGACY_SEP, b"0", LEGACY_SEP] {
+            fixture.extend_from_slice(part);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = text(&dir.path().join("from-go.rump"));
+    fs::write(&file, &fixture).unwrap();
+
+    let target = Server::start();
+    let run = run_within(
+        &["-from", &file, "-to", &target.url(), "--json"],
+        Duration::from_secs(30),
+    );
+    run.expect_code(1);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let mut dst = target.client();
+    assert_eq!(dst.keys(), [b"first".to_vec(), b"third".to_vec()]);
+    for key in [&b"first"[..], b"third"] {
+        assert_eq!(dst.dump(key), s.dump(key), "{key:?}");
+    }
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("\"second\"") && l.contains("checksum")),
+        "{}",
+        run.stderr
+    );
+    let all = format!("{}{}", run.stderr, run.stdout);
+    assert!(!all.contains("newer DUMP format"), "{all}");
+    assert_eq!(run.json_field("copied"), 2.0);
+    assert_eq!(run.json_field("failed"), 1.0);
+}
+
+/// The size of the fake's oversized DUMP reply: over `resp`'s 512 MiB bulk
+/// limit (536,870,912 bytes).
+const HUGE_DUMP: u64 = 600_000_000;
+/// rump's resident memory must stay under this while it discards
+/// [`HUGE_DUMP`] bytes.
+const HUGE_RSS_LIMIT_KIB: u64 = 200 * 1024;
+
+/// A DUMP reply over the bulk limit ended the whole run with a protocol
+/// error (issue 8), so one oversized key stopped every other key from being
+/// copied. Now the reply is discarded as it arrives, in bounded memory, that
+/// key fails with a line naming it, and the run goes on.
+#[test]
+fn r8_a_value_over_the_limit_fails_that_key_and_the_run_goes_on() {
+    let scratch = Server::start();
+    let mut s = scratch.client();
+    s.ok(&["SET", "k", "a small value"]);
+    let payload = s.dump(b"k").expect("DUMP of a key just set");
+    let keys = [b"small1".to_vec(), b"huge".to_vec(), b"small2".to_vec()];
+    let fake = Fake::start(move |cmd| match (fake::name(cmd).as_str(), cmd.get(1)) {
+        ("SCAN", _) => Reply::Send(fake::scan_reply("0", &keys)),
+        ("DUMP", Some(key)) if key == b"huge" => Reply::ZeroBulk(HUGE_DUMP),
+        ("DUMP", _) => Reply::bulk(&payload),
+        ("PEXPIRETIME", _) => Reply::int(-1),
+        _ => fake::plausible(cmd, 3),
+    });
+    let target = Server::start();
+    let (from, to) = (fake.url(), target.url());
+    let mut rump = Running::start(&["-from", &from, "-to", &to, "--json"]);
+    let done = Arc::new(AtomicBool::new(false));
+    let (peak, watcher) = watch_rss(rump.pid(), HUGE_RSS_LIMIT_KIB, Arc::clone(&done));
+    let run = rump.wait(Duration::from_secs(120));
+    done.store(true, Ordering::SeqCst);
+    let _ = watcher.join();
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(peak > 0, "rump's memory was never sampled");
+    assert!(
+        peak <= HUGE_RSS_LIMIT_KIB,
+        "rump's memory grew to {peak} KiB (limit {HUGE_RSS_LIMIT_KIB} KiB) on an oversized value"
+    );
+    run.expect_code(1);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let source = format!("source 127.0.0.1:{}", fake.port);
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains(&source) && l.contains("\"huge\"") && l.contains("over the limit")),
+        "{}",
+        run.stderr
+    );
+    let mut dst = target.client();
+    assert_eq!(dst.keys(), [b"small1".to_vec(), b"small2".to_vec()]);
+    for key in ["small1", "small2"] {
+        assert_eq!(dst.ok(&["GET", key]).as_bulk().unwrap(), "a small value");
+    }
+    assert_eq!(run.json_field("copied"), 2.0, "{}", run.stdout);
+    assert_eq!(run.json_field("failed"), 1.0, "{}", run.stdout);
 }

@@ -26,6 +26,8 @@ const POLL: Duration = Duration::from_millis(50);
 const LOG_MAX: usize = 10_000;
 /// How many copies of an endless stream's item go out per write.
 const ENDLESS_BATCH: usize = 8192;
+/// How many bytes of a [`Reply::ZeroBulk`] go out per write.
+const ZERO_CHUNK: usize = 64 * 1024;
 /// The `run_id` the fake reports (40 hex digits, like a real one).
 pub const RUN_ID: &str = "fa4efa4efa4efa4efa4efa4efa4efa4efa4efa4e";
 
@@ -46,6 +48,10 @@ pub enum Reply {
     /// Send `head`, then `item` again and again until rump stops reading
     /// (a write error) or the fake is dropped.
     Endless { head: Vec<u8>, item: Vec<u8> },
+    /// A whole bulk reply of this many zero bytes, generated as it goes out
+    /// (never held in memory): a value too large for rump to read. Later
+    /// commands are answered as usual.
+    ZeroBulk(u64),
 }
 
 impl Reply {
@@ -275,6 +281,11 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                     let _ = endless(&mut stream, &head, &item, shared);
                     return;
                 }
+                Reply::ZeroBulk(len) => {
+                    if zero_bulk(&mut stream, len, shared).is_err() {
+                        return;
+                    }
+                }
             }
         }
         let mut chunk = [0u8; 65536];
@@ -346,4 +357,17 @@ fn endless(stream: &mut TcpStream, head: &[u8], item: &[u8], shared: &Shared) ->
     loop {
         write_all(stream, &batch, shared)?;
     }
+}
+
+/// `$len\r\n`, `len` zero bytes in [`ZERO_CHUNK`] writes, then `\r\n`.
+fn zero_bulk(stream: &mut TcpStream, len: u64, shared: &Shared) -> Result<(), Gone> {
+    write_all(stream, format!("${len}\r\n").as_bytes(), shared)?;
+    let zeros = [0u8; ZERO_CHUNK];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(ZERO_CHUNK as u64) as usize;
+        write_all(stream, &zeros[..n], shared)?;
+        left -= n as u64;
+    }
+    write_all(stream, b"\r\n", shared)
 }

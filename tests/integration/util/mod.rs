@@ -11,6 +11,9 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -706,4 +709,64 @@ pub fn signal(pid: u32, name: &str) {
         .status()
         .expect("kill");
     assert!(status.success());
+}
+
+/// Samples `pid`'s VmRSS every 50 ms until it exits or `done` is set; kills
+/// it past `limit_kib` (so a failing rump cannot exhaust the machine). The
+/// returned cell holds the peak in KiB.
+pub fn watch_rss(
+    pid: u32,
+    limit_kib: u64,
+    done: Arc<AtomicBool>,
+) -> (Arc<AtomicU64>, JoinHandle<()>) {
+    let peak = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&peak);
+    let watcher = std::thread::spawn(move || {
+        while !done.load(Ordering::SeqCst) {
+            let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+                return;
+            };
+            // A zombie has no VmRSS line: the process is over.
+            let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            else {
+                return;
+            };
+            seen.fetch_max(kib, Ordering::SeqCst);
+            if kib > limit_kib {
+                signal(pid, "KILL");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    (peak, watcher)
+}
+
+/// The CPU time `pid` has used so far, all threads, user and system: fields
+/// 14 and 15 of `/proc/PID/stat`, in clock ticks.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/stat: {e}"));
+    // Field 2, the command name, may hold spaces: count from the ')' after it.
+    let after_name = &stat[stat.rfind(')').expect("no ')' in /proc/PID/stat") + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // fields[0] is field 3 (state), so field n is fields[n - 3].
+    let ticks: u64 =
+        fields[14 - 3].parse::<u64>().unwrap() + fields[15 - 3].parse::<u64>().unwrap();
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64)
+}
+
+/// `getconf CLK_TCK`: the unit of `/proc/PID/stat` times (100 on Linux).
+fn clock_ticks_per_second() -> u64 {
+    let out = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("CLK_TCK is a number")
 }
