@@ -23,6 +23,12 @@
 //! remembers how many bytes the frame needs at least, so a 500 MiB payload that
 //! arrives in 64 KiB reads is not rescanned on every read.
 //!
+//! What a peer can make the caller buffer is bounded per frame, not only per
+//! value: [`Limits::max_frame_bytes`] and [`Limits::max_elements`] refuse a
+//! pending frame as soon as it is known to break them, so an endless array of
+//! tiny bulks is an error, not an ever-growing buffer. [`bulk_header`] lets a
+//! caller skip a top-level bulk refused as too large.
+//!
 //! # Zero copy
 //!
 //! Bulk, simple and error payloads are [`Bytes`](bytes::Bytes) slices of the read
@@ -57,8 +63,11 @@ mod limits;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use decode::Decoder;
+pub use decode::{bulk_header, Decoder};
 pub use encode::{encode, encoded_len, write_int, Requests, DEFAULT_INLINE_MAX, IOV_MAX};
 pub use error::Error;
 pub use frame::Frame;
-pub use limits::{Limits, MAX_ARRAY_LEN, MAX_BULK_LEN, MAX_DEPTH, MAX_DEPTH_HARD, MAX_LINE_LEN};
+pub use limits::{
+    Limits, MAX_ARRAY_LEN, MAX_BULK_LEN, MAX_DEPTH, MAX_DEPTH_HARD, MAX_ELEMENTS, MAX_FRAME_BYTES,
+    MAX_LINE_LEN,
+};
