@@ -14,6 +14,10 @@ use memchr::memchr;
 
 use crate::{Error, Frame, Limits, MAX_DEPTH_HARD};
 
+/// The shortest an array element can be (`+\r\n`): an array header of `N`
+/// proves its frame is at least `3 * N` bytes longer.
+const MIN_ELEMENT_LEN: usize = 3;
+
 /// Decodes RESP2 frames from one byte stream.
 ///
 /// A decoder belongs to one stream: while a frame is pending it remembers how
@@ -38,6 +42,9 @@ pub struct Decoder {
     /// For each array open at `resume`, outermost first, how many of its
     /// elements are still to be scanned (always at least 1).
     open: Vec<usize>,
+    /// Elements announced by the array headers of the pending frame scanned
+    /// so far, for [`Limits::max_elements`].
+    elements: usize,
     /// Lines searched for a CRLF, for tests proving work is not repeated.
     #[cfg(test)]
     scanned: usize,
@@ -98,6 +105,7 @@ impl Decoder {
         self.seen = 0;
         self.resume = 0;
         self.open.clear();
+        self.elements = 0;
     }
 
     /// True when `buf` cannot hold a whole frame yet, by what earlier calls
@@ -110,11 +118,14 @@ impl Decoder {
         buf.len() < self.need.max(1)
     }
 
-    /// Records that the pending frame needs at least `need` bytes.
+    /// Records that the pending frame needs at least `need` bytes, or refuses
+    /// it when that is more than [`Limits::max_frame_bytes`].
     #[inline]
-    fn pending(&mut self, buf: &[u8], need: usize) {
+    fn pending(&mut self, buf: &[u8], need: usize) -> Result<(), Error> {
+        fits(&self.limits, need)?;
         self.need = need;
         self.seen = buf.len();
+        Ok(())
     }
 
     /// Decodes the next frame at the front of `buf`.
@@ -126,7 +137,12 @@ impl Decoder {
     /// # Errors
     ///
     /// Any [`Error`] means the stream is not valid RESP2 or breaks a limit; `buf`
-    /// is left untouched and the stream cannot be resynchronised.
+    /// is left untouched and the stream cannot be resynchronised. A frame that
+    /// breaks [`Limits::max_frame_bytes`] or [`Limits::max_elements`] is refused
+    /// as soon as that is known, complete or not, so a hostile peer cannot make
+    /// the caller buffer more than the limit while waiting for its end. (The
+    /// one exception is a top-level bulk above [`Limits::max_bulk_len`]: see
+    /// [`bulk_header`] for skipping it.)
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, Error> {
         if self.still_short(buf) {
             return Ok(None);
@@ -136,7 +152,7 @@ impl Decoder {
         let frame = match buf[0] {
             b'*' => return Ok(self.decode_raw(buf)?.map(|(frame, _)| frame)),
             b':' => {
-                let (n, end) = match self.fast_int(buf) {
+                let (n, end) = match self.fast_int(buf)? {
                     Some(hit) => hit,
                     None => {
                         let Some(end) = self.line(buf)? else {
@@ -166,7 +182,7 @@ impl Decoder {
                 }
             }
             b'$' => {
-                let (len, end) = match self.fast_int(buf) {
+                let (len, end) = match self.fast_int(buf)? {
                     Some((len, end)) if len >= -1 => (len, end),
                     Some(_) => return Err(Error::InvalidLength { offset: 0 }),
                     None => {
@@ -183,8 +199,9 @@ impl Decoder {
                     let len = check_len(len, self.limits.max_bulk_len, bulk_too_large)?;
                     let start = end + 2;
                     let total = start + len + 2;
+                    fits(&self.limits, total)?;
                     if buf.len() < total {
-                        self.pending(buf, total);
+                        self.pending(buf, total)?;
                         return Ok(None);
                     }
                     check_crlf(buf, start + len)?;
@@ -247,7 +264,17 @@ impl Decoder {
     /// Phase one: proves the frame at the front of `buf` is complete and
     /// returns its length, resuming a pending array scan. Allocates nothing
     /// (beyond growing the open-array stack to the nesting depth, once).
+    /// Forgets the pending state on completion and on error.
     fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
+        let result = self.scan_from_resume(buf);
+        if !matches!(result, Ok(None)) {
+            self.reset();
+        }
+        result
+    }
+
+    /// [`Decoder::scan`] without the reset.
+    fn scan_from_resume(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
         let max_depth = self.limits.max_depth.min(MAX_DEPTH_HARD);
         let mut pos = self.resume;
         loop {
@@ -256,34 +283,40 @@ impl Decoder {
                 self.scanned += 1;
             }
             let mut need = 0;
-            match scan_one(&self.limits, buf, pos, &mut need) {
-                Ok(Step::Incomplete) => {
+            match scan_one(&self.limits, buf, pos, &mut need)? {
+                Step::Incomplete => {
+                    self.pending(buf, need)?;
                     self.resume = pos;
-                    self.pending(buf, need);
                     return Ok(None);
                 }
-                Ok(Step::Done(end)) => pos = end,
-                Ok(Step::Array { count, after }) => {
+                Step::Done(end) => pos = end,
+                Step::Array { count, after } => {
                     // The open arrays are exactly this one's ancestors.
                     if self.open.len() + 1 > max_depth {
-                        self.reset();
                         return Err(Error::DepthExceeded { limit: max_depth });
                     }
+                    // Counted before any element arrives, and kept across
+                    // calls, so an endless array of tiny elements is cut off.
+                    self.elements = self.elements.saturating_add(count);
+                    if self.elements > self.limits.max_elements {
+                        return Err(Error::TooManyElements {
+                            limit: self.limits.max_elements,
+                        });
+                    }
+                    fits(
+                        &self.limits,
+                        after.saturating_add(count.saturating_mul(MIN_ELEMENT_LEN)),
+                    )?;
                     pos = after;
                     if count > 0 {
                         self.open.push(count);
                         continue;
                     }
                 }
-                Err(e) => {
-                    self.reset();
-                    return Err(e);
-                }
             }
             // An element ended at `pos`: close every array it completes.
             loop {
                 let Some(left) = self.open.last_mut() else {
-                    self.reset();
                     return Ok(Some(pos));
                 };
                 *left -= 1;
@@ -295,18 +328,23 @@ impl Decoder {
         }
     }
 
-    /// [`fast_int`] on the line at offset 1, under this decoder's limits.
+    /// [`fast_int`] on the line at offset 1, under this decoder's limits
+    /// (a hit whose line alone breaks [`Limits::max_frame_bytes`] is refused).
     #[inline]
-    fn fast_int(&mut self, buf: &[u8]) -> Option<(i64, usize)> {
+    fn fast_int(&mut self, buf: &[u8]) -> Result<Option<(i64, usize)>, Error> {
         let hit = fast_int(buf, self.limits.max_line_len);
         #[cfg(test)]
         {
             self.scanned += usize::from(hit.is_some());
         }
-        hit
+        if let Some((_, end)) = hit {
+            fits(&self.limits, end + 2)?;
+        }
+        Ok(hit)
     }
 
-    /// Finds the CRLF of the line starting at offset 1, recording `need` if absent.
+    /// Finds the CRLF of the line starting at offset 1, recording `need` if
+    /// absent; refuses a line that breaks [`Limits::max_frame_bytes`].
     #[inline]
     fn line(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
         #[cfg(test)]
@@ -314,11 +352,16 @@ impl Decoder {
             self.scanned += 1;
         }
         let mut need = 0;
-        let found = find_crlf(&self.limits, buf, 1, &mut need)?;
-        if found.is_none() {
-            self.pending(buf, need);
+        match find_crlf(&self.limits, buf, 1, &mut need)? {
+            Some(end) => {
+                fits(&self.limits, end + 2)?;
+                Ok(Some(end))
+            }
+            None => {
+                self.pending(buf, need)?;
+                Ok(None)
+            }
         }
-        Ok(found)
     }
 
     /// Lines searched since the decoder was made (tests only).
@@ -346,6 +389,7 @@ fn scan_one(limits: &Limits, buf: &[u8], pos: usize, need: &mut usize) -> Result
     };
     let line = &buf[pos + 1..cr];
     let after = cr + 2;
+    fits(limits, after)?;
     match kind {
         b'+' | b'-' => Ok(Step::Done(after)),
         b':' => match parse_int(line) {
@@ -359,6 +403,7 @@ fn scan_one(limits: &Limits, buf: &[u8], pos: usize, need: &mut usize) -> Result
             }
             let len = check_len(len, limits.max_bulk_len, bulk_too_large)?;
             let end = after + len + 2;
+            fits(limits, end)?;
             if buf.len() < end {
                 *need = end;
                 return Ok(Step::Incomplete);
@@ -376,6 +421,58 @@ fn scan_one(limits: &Limits, buf: &[u8], pos: usize, need: &mut usize) -> Result
             Ok(Step::Array { count, after })
         }
     }
+}
+
+/// Refuses a frame known to be at least `len` bytes long when that breaks
+/// [`Limits::max_frame_bytes`]; `len` counts from the frame's first byte.
+#[inline]
+fn fits(limits: &Limits, len: usize) -> Result<(), Error> {
+    if len > limits.max_frame_bytes {
+        Err(Error::FrameTooLarge {
+            limit: limits.max_frame_bytes,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// The header of the bulk string at the front of `buf`: its length in bytes
+/// (the `$`, the digits and the CRLF) and the payload length it declares.
+/// `None` unless `buf` starts with a whole, valid, non-null bulk header.
+///
+/// This is how a caller skips a value it will not buffer: when
+/// [`Decoder::decode`] refuses a top-level bulk with
+/// [`Error::BulkTooLarge`], the header is already in `buf`, so the caller can
+/// discard `header + len + 2` bytes (header, payload, CRLF) as they arrive,
+/// call [`Decoder::reset`], and go on with the next reply. Nothing checks the
+/// skipped payload's CRLF. A bulk inside an array cannot be skipped so (the
+/// array is refused as a whole), and this returns `None` for it.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use resp::{bulk_header, Decoder, Error, Limits};
+///
+/// let mut decoder = Decoder::with_limits(Limits { max_bulk_len: 4, ..Limits::default() });
+/// let mut buf = BytesMut::from(&b"$10\r\n0123456789\r\n:7\r\n"[..]);
+/// assert!(matches!(decoder.decode(&mut buf), Err(Error::BulkTooLarge { len: 10, .. })));
+/// let (header, len) = bulk_header(&buf).unwrap();
+/// assert_eq!((header, len), (5, 10));
+/// let _ = buf.split_to(header + len as usize + 2); // or skip it as it arrives
+/// decoder.reset();
+/// assert_eq!(decoder.decode(&mut buf), Ok(Some(resp::Frame::Integer(7))));
+/// ```
+pub fn bulk_header(buf: &[u8]) -> Option<(usize, u64)> {
+    if buf.first() != Some(&b'$') {
+        return None;
+    }
+    // A canonical length has at most 19 digits (i64::MAX), then CR.
+    let window = buf.get(1..buf.len().min(21))?;
+    let cr = 1 + memchr(b'\r', window)?;
+    if buf.get(cr + 1) != Some(&b'\n') {
+        return None;
+    }
+    let len = u64::try_from(parse_int(&buf[1..cr])?).ok()?;
+    Some((cr + 2, len))
 }
 
 fn bulk_too_large(len: u64, limit: usize) -> Error {
@@ -962,7 +1059,17 @@ mod tests {
                 limit: crate::MAX_ARRAY_LEN,
             },
         );
-        incomplete(format!("*{}\r\n:1\r\n", crate::MAX_ARRAY_LEN).as_bytes());
+        // The largest array passes this check; with the frame limits lifted
+        // it is merely incomplete (the defaults refuse it: see
+        // an_endless_array_of_tiny_bulks_is_cut_off).
+        let unbounded = limits(|l| {
+            l.max_elements = usize::MAX;
+            l.max_frame_bytes = usize::MAX;
+        });
+        incomplete_with(
+            unbounded,
+            format!("*{}\r\n:1\r\n", crate::MAX_ARRAY_LEN).as_bytes(),
+        );
     }
 
     #[test]
@@ -1025,6 +1132,14 @@ mod tests {
             (
                 Error::LineTooLong { limit: 65536 },
                 "line longer than limit 65536",
+            ),
+            (
+                Error::FrameTooLarge { limit: 1024 },
+                "frame longer than limit 1024 bytes",
+            ),
+            (
+                Error::TooManyElements { limit: 16 },
+                "frame holds more elements than limit 16",
             ),
         ];
         for (error, text) in cases {
@@ -1314,6 +1429,371 @@ mod tests {
         decoder.reset();
         let mut fresh = BytesMut::from(&b":5\r\n"[..]);
         assert_eq!(decoder.decode(&mut fresh), Ok(Some(Frame::Integer(5))));
+    }
+
+    /// One frame of `kind` exactly `n` bytes long (`n` at least 10).
+    fn frame_of(kind: u8, n: usize) -> Vec<u8> {
+        match kind {
+            b'+' | b'-' => [&[kind][..], &vec![b'x'; n - 3], b"\r\n"].concat(),
+            b':' => [&b":1"[..], &vec![b'0'; n - 4], b"\r\n"].concat(),
+            b'$' => (0..n)
+                .map(|k| {
+                    let mut v = format!("${k}\r\n").into_bytes();
+                    v.extend(std::iter::repeat_n(b'b', k));
+                    v.extend_from_slice(b"\r\n");
+                    v
+                })
+                .find(|v| v.len() == n)
+                .expect("some payload length fits"),
+            _ => [&b"*1\r\n"[..], &frame_of(b'$', n - 4)].concat(),
+        }
+    }
+
+    /// The next frame, through `decode_raw` when `raw`, else `decode`.
+    fn take(decoder: &mut Decoder, buf: &mut BytesMut, raw: bool) -> Result<Option<Frame>, Error> {
+        if raw {
+            decoder.decode_raw(buf).map(|o| o.map(|(frame, _)| frame))
+        } else {
+            decoder.decode(buf)
+        }
+    }
+
+    /// Feeds `input` `step` bytes at a time to one decoder, taking every frame
+    /// after each piece (with `decode_raw` when `raw`): the frames, then the
+    /// first error and how many bytes had been fed when it came.
+    fn feed(
+        limits: Limits,
+        input: &[u8],
+        step: usize,
+        raw: bool,
+    ) -> (Vec<Frame>, Option<(Error, usize)>) {
+        let mut decoder = Decoder::with_limits(limits);
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        let mut fed = 0;
+        for piece in input.chunks(step) {
+            buf.extend_from_slice(piece);
+            fed += piece.len();
+            loop {
+                match take(&mut decoder, &mut buf, raw) {
+                    Ok(Some(frame)) => frames.push(frame),
+                    Ok(None) => break,
+                    Err(e) => return (frames, Some((e, fed))),
+                }
+            }
+        }
+        (frames, None)
+    }
+
+    #[test]
+    fn max_frame_bytes_boundary() {
+        for limit in [10, 40, 300] {
+            let l = limits(|l| l.max_frame_bytes = limit);
+            let too_large = Error::FrameTooLarge { limit };
+            for kind in [b'+', b'-', b':', b'$', b'*'] {
+                if kind == b':' && limit > 22 {
+                    continue; // no i64 is that long
+                }
+                let at = frame_of(kind, limit);
+                let over = frame_of(kind, limit + 1);
+                let mut buf = BytesMut::from(&at[..]);
+                let frame = Decoder::new().decode(&mut buf).unwrap().unwrap();
+                ok_with(l, &at, &frame);
+                err_with(l, &over, &too_large);
+                for step in [1, 3, limit] {
+                    for raw in [false, true] {
+                        let case = format!("{:?} step {step} raw {raw}", kind as char);
+                        assert_eq!(
+                            feed(l, &at, step, raw),
+                            (vec![frame.clone()], None),
+                            "{case}"
+                        );
+                        // Refused once the buffer holds `limit` bytes of it and
+                        // it is not done, not when it completes.
+                        let (frames, error) = feed(l, &over, step, raw);
+                        assert!(frames.is_empty(), "{case}");
+                        let (error, fed) = error.expect("refused");
+                        assert_eq!(error, too_large, "{case}");
+                        assert!(fed <= limit.next_multiple_of(step), "{case}: fed {fed}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn max_frame_bytes_concerns_the_front_frame_not_the_buffer() {
+        let l = limits(|l| l.max_frame_bytes = 10);
+        let frame = frame_of(b'$', 10);
+        // Five whole frames and the first 8 bytes of a sixth: 58 bytes in all.
+        let mut stream = frame.repeat(6);
+        stream.truncate(58);
+        for raw in [false, true] {
+            let mut decoder = Decoder::with_limits(l);
+            let mut buf = BytesMut::from(&stream[..]);
+            let mut frames = 0;
+            while take(&mut decoder, &mut buf, raw)
+                .expect("each frame is within the limit")
+                .is_some()
+            {
+                frames += 1;
+            }
+            assert_eq!(frames, 5);
+            assert_eq!(&buf[..], &frame[..8]);
+            assert_eq!(decoder.frame_len(&stream), Ok(Some(10)));
+            // And chunked, where the buffer often holds more than 10 bytes.
+            assert_eq!(feed(l, &stream, 7, raw).0.len(), 5);
+            assert_eq!(feed(l, &stream, 7, raw).1, None);
+        }
+    }
+
+    #[test]
+    fn a_header_proves_a_frame_too_large() {
+        let l = limits(|l| l.max_frame_bytes = 100);
+        let too_large = Error::FrameTooLarge { limit: 100 };
+        // A bulk header announcing more than fits: refused with 6 bytes seen.
+        err_with(l, b"$200\r\n", &too_large);
+        // "$94\r\n" + 94 + CRLF is 101; "$93\r\n" ... is 100.
+        err_with(l, b"$94\r\n", &too_large);
+        incomplete_with(l, b"$93\r\n");
+        // An array of N needs at least 3 bytes per element: "*32\r\n" proves
+        // 5 + 96 = 101 bytes, "*31\r\n" only 98.
+        err_with(l, b"*32\r\n", &too_large);
+        incomplete_with(l, b"*31\r\n");
+        err_with(l, b"*1\r\n*32\r\n", &too_large);
+        // 31 of the shortest elements still fit.
+        let mut shortest = b"*31\r\n".to_vec();
+        shortest.extend(b"+\r\n".repeat(31));
+        ok_with(
+            l,
+            &shortest,
+            &Frame::Array(vec![Frame::Simple("".into()); 31]),
+        );
+        // An unterminated line is refused once the buffer holds 100 bytes.
+        let line = [&b"+"[..], &[b'x'; 98]].concat();
+        incomplete_with(l, &line);
+        err_with(l, &[&line[..], b"x"].concat(), &too_large);
+    }
+
+    #[test]
+    fn the_largest_bulk_fits_the_default_frame_limit() {
+        let header = format!("${MAX_BULK_LEN}\r\n");
+        let mut decoder = Decoder::new();
+        assert_eq!(decoder.frame_len(header.as_bytes()), Ok(None));
+        let total = header.len() + MAX_BULK_LEN + 2;
+        assert_eq!(decoder.needed(), total);
+        assert!(total <= crate::MAX_FRAME_BYTES);
+        assert_eq!(Limits::default().max_frame_bytes, crate::MAX_FRAME_BYTES);
+        assert_eq!(Limits::default().max_elements, crate::MAX_ELEMENTS);
+        // At the default limit and one byte over it, from the header alone.
+        let l = limits(|l| l.max_bulk_len = usize::MAX);
+        let fits = crate::MAX_FRAME_BYTES - 2 - 12;
+        incomplete_with(l, format!("${fits}\r\n").as_bytes());
+        err_with(
+            l,
+            format!("${}\r\n", fits + 1).as_bytes(),
+            &Error::FrameTooLarge {
+                limit: crate::MAX_FRAME_BYTES,
+            },
+        );
+    }
+
+    #[test]
+    fn max_elements_boundary() {
+        let l = limits(|l| l.max_elements = 3);
+        let too_many = Error::TooManyElements { limit: 3 };
+        let three = Frame::Array(vec![Frame::Integer(1); 3]);
+        ok_with(l, b"*3\r\n:1\r\n:1\r\n:1\r\n", &three);
+        err_with(l, b"*4\r\n:1\r\n:1\r\n:1\r\n:1\r\n", &too_many);
+        // Refused at the header, before any element arrives.
+        err_with(l, b"*4\r\n", &too_many);
+        // Counted across nested arrays: 2 + 1 = 3, then 2 + 2 = 4.
+        ok_with(
+            l,
+            b"*2\r\n*1\r\n:1\r\n:1\r\n",
+            &Frame::Array(vec![
+                Frame::Array(vec![Frame::Integer(1)]),
+                Frame::Integer(1),
+            ]),
+        );
+        err_with(l, b"*2\r\n*2\r\n", &too_many);
+        // Null arrays and scalars hold no elements.
+        ok_with(
+            l,
+            b"*3\r\n*-1\r\n*0\r\n$-1\r\n",
+            &Frame::Array(vec![Frame::NullArray, Frame::Array(vec![]), Frame::Null]),
+        );
+        let none = limits(|l| l.max_elements = 0);
+        ok_with(none, b"*0\r\n", &Frame::Array(vec![]));
+        ok_with(none, b":1\r\n", &Frame::Integer(1));
+        err_with(none, b"*1\r\n", &Error::TooManyElements { limit: 0 });
+    }
+
+    #[test]
+    fn max_elements_is_counted_across_resumed_calls() {
+        // 2 + 2 + 1 = 5 elements; the third header breaks a limit of 4.
+        let input = b"*2\r\n*2\r\n:1\r\n:1\r\n*1\r\n:1\r\n";
+        let header_end = input.len() - 4;
+        let want = Frame::Array(vec![
+            Frame::Array(vec![Frame::Integer(1); 2]),
+            Frame::Array(vec![Frame::Integer(1)]),
+        ]);
+        for step in 1..input.len() {
+            for raw in [false, true] {
+                let at = limits(|l| l.max_elements = 5);
+                assert_eq!(feed(at, input, step, raw), (vec![want.clone()], None));
+                let over = limits(|l| l.max_elements = 4);
+                let (frames, error) = feed(over, input, step, raw);
+                assert!(frames.is_empty());
+                let (error, fed) = error.expect("refused");
+                assert_eq!(error, Error::TooManyElements { limit: 4 });
+                // As soon as the third header is whole, before its element.
+                assert_eq!(fed, header_end.next_multiple_of(step).min(input.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn an_endless_array_of_tiny_bulks_is_cut_off() {
+        // The attack: the largest legal array header, then tiny bulks forever.
+        // Every element is within limits and the frame never completes.
+        let header = format!("*{}\r\n", crate::MAX_ARRAY_LEN);
+        let tiny = b"$0\r\n\r\n";
+        let stream = |len: usize| {
+            let mut s = header.clone().into_bytes();
+            while s.len() < len {
+                s.extend_from_slice(tiny);
+            }
+            s
+        };
+        // The defaults refuse it from the header alone.
+        err(
+            header.as_bytes(),
+            &Error::TooManyElements {
+                limit: crate::MAX_ELEMENTS,
+            },
+        );
+        for step in [1, 7, 4096] {
+            let (_, error) = feed(Limits::default(), &stream(1 << 16), step, false);
+            let (error, fed) = error.expect("refused");
+            assert_eq!(
+                error,
+                Error::TooManyElements {
+                    limit: crate::MAX_ELEMENTS
+                }
+            );
+            assert!(fed <= header.len().next_multiple_of(step));
+        }
+        // Without the element limit, the frame limit cuts it off as the header
+        // proves it longer; without that, once the buffer holds the limit.
+        let l = limits(|l| l.max_elements = usize::MAX);
+        err_with(
+            l,
+            header.as_bytes(),
+            &Error::FrameTooLarge {
+                limit: crate::MAX_FRAME_BYTES,
+            },
+        );
+        // A header that passes both checks, then more tiny bulks than it
+        // announced room for: refused after at most `max_elements` of them,
+        // and within `max_frame_bytes` of buffer.
+        for (max_elements, max_frame_bytes) in [(1000, usize::MAX), (usize::MAX, 1000)] {
+            let l = limits(|l| {
+                l.max_elements = max_elements;
+                l.max_frame_bytes = max_frame_bytes;
+            });
+            // 100 arrays of 100 tiny bulks: 10,100 elements, 60,905 bytes.
+            let mut input = b"*100\r\n".to_vec();
+            for _ in 0..100 {
+                input.extend_from_slice(b"*100\r\n");
+                input.extend(tiny.repeat(100));
+            }
+            for step in [1, 64, 4096] {
+                let (frames, error) = feed(l, &input, step, step == 64);
+                assert!(frames.is_empty());
+                let (error, fed) = error.expect("refused");
+                let bulks = input[..fed.min(input.len())]
+                    .windows(tiny.len())
+                    .filter(|w| w == tiny)
+                    .count();
+                if max_elements == 1000 {
+                    assert_eq!(error, Error::TooManyElements { limit: 1000 });
+                    assert!(bulks <= 1000 + step, "{bulks} tiny bulks buffered");
+                } else {
+                    assert_eq!(error, Error::FrameTooLarge { limit: 1000 });
+                    assert!(fed <= 1000 + step, "{fed} bytes buffered");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bulk_header_reads_only_whole_valid_headers() {
+        assert_eq!(bulk_header(b"$5\r\nhel"), Some((4, 5)));
+        assert_eq!(bulk_header(b"$0\r\n"), Some((4, 0)));
+        assert_eq!(
+            bulk_header(b"$9223372036854775807\r\n"),
+            Some((22, i64::MAX as u64))
+        );
+        assert_eq!(bulk_header(b"$600000000\r\n"), Some((12, 600_000_000)));
+        for bad in [
+            &b""[..],
+            b"$",
+            b"$5",
+            b"$5\r",
+            b"$5\rx",
+            b"$-1\r\n",
+            b"$-2\r\n",
+            b"$05\r\n",
+            b"$\r\n",
+            b"$99999999999999999999\r\n",
+            b"$1x\r\n",
+            b":5\r\n",
+            b"*1\r\n$5\r\nhello\r\n",
+        ] {
+            assert_eq!(bulk_header(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_top_level_bulk_can_be_skipped_as_it_arrives() {
+        let l = limits(|l| l.max_bulk_len = 100);
+        let mut stream = b"$1000\r\n".to_vec();
+        stream.extend(std::iter::repeat_n(b'z', 1000));
+        stream.extend_from_slice(b"\r\n+OK\r\n");
+        let mut decoder = Decoder::with_limits(l);
+        let mut buf = BytesMut::new();
+        let mut skip = 0;
+        let mut frames = Vec::new();
+        for piece in stream.chunks(64) {
+            buf.extend_from_slice(piece);
+            let n = skip.min(buf.len());
+            buf.advance(n);
+            skip -= n;
+            if skip > 0 {
+                continue;
+            }
+            loop {
+                match decoder.decode(&mut buf) {
+                    Ok(Some(frame)) => frames.push(frame),
+                    Ok(None) => break,
+                    Err(Error::BulkTooLarge {
+                        len: 1000,
+                        limit: 100,
+                    }) => {
+                        let (header, len) = bulk_header(&buf).expect("a whole header");
+                        assert_eq!((header, len), (7, 1000));
+                        skip = header + len as usize + 2;
+                        let n = skip.min(buf.len());
+                        buf.advance(n);
+                        skip -= n;
+                        decoder.reset();
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        assert_eq!(frames, [Frame::Simple("OK".into())]);
     }
 
     #[test]

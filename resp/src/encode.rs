@@ -81,9 +81,25 @@ fn header(dst: &mut BytesMut, kind: u8, n: i64) {
 
 /// Appends the decimal form of `n` to `dst`, formatted on the stack.
 pub fn write_int(dst: &mut BytesMut, n: i64) {
+    if n < 0 {
+        dst.put_u8(b'-');
+    }
+    write_uint(dst, n.unsigned_abs());
+}
+
+/// Appends the decimal form of `n` to `dst`, formatted on the stack.
+fn write_uint(dst: &mut BytesMut, n: u64) {
     let mut digits = [0u8; 20];
+    let at = format_digits(&mut digits, n);
+    dst.put_slice(&digits[at..]);
+}
+
+/// Writes the decimal digits of `n` at the end of `digits`; returns where
+/// they start.
+#[inline]
+fn format_digits(digits: &mut [u8; 20], n: u64) -> usize {
     let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
+    let mut rest = n;
     loop {
         at -= 1;
         digits[at] = b'0' + (rest % 10) as u8;
@@ -92,15 +108,16 @@ pub fn write_int(dst: &mut BytesMut, n: i64) {
             break;
         }
     }
-    if n < 0 {
-        dst.put_u8(b'-');
-    }
-    dst.put_slice(&digits[at..]);
+    at
 }
 
 fn int_len(n: i64) -> usize {
-    let mut len = usize::from(n < 0) + 1;
-    let mut rest = n.unsigned_abs();
+    usize::from(n < 0) + uint_len(n.unsigned_abs())
+}
+
+fn uint_len(n: u64) -> usize {
+    let mut len = 1;
+    let mut rest = n;
     while rest >= 10 {
         rest /= 10;
         len += 1;
@@ -111,8 +128,10 @@ fn int_len(n: i64) -> usize {
 /// A queue of outgoing RESP commands: contiguous where small, chunked where
 /// large, so a large [`Bytes`] argument is never copied.
 ///
-/// Build a command with [`Requests::start`] and one call per argument, or all
-/// at once with [`Requests::command`]. Write it out with [`Requests::io_slices`]
+/// Build a command with [`Requests::cmd`], which counts the arguments for
+/// you (the preferred way), or all at once with [`Requests::command`]. The
+/// lower-level [`Requests::start`] plus one `arg*` call per argument leaves
+/// the count to the caller. Write the queue out with [`Requests::io_slices`]
 /// then [`Requests::advance`] by what the socket took, or take it whole with
 /// [`Requests::to_bytes`].
 ///
@@ -122,11 +141,7 @@ fn int_len(n: i64) -> usize {
 ///
 /// let payload = Bytes::from(vec![7u8; 4096]); // say, a DUMP payload
 /// let mut out = Requests::new();
-/// out.start(4);
-/// out.arg(b"RESTORE");
-/// out.arg(b"key");
-/// out.arg_int(0);
-/// out.arg_shared(payload.clone());
+/// out.cmd().arg(b"RESTORE").arg(b"key").int(0).shared(payload.clone()).send();
 /// let mut slices = Vec::new();
 /// out.io_slices(&mut slices);
 /// // header, the payload itself (same memory), then the trailing CRLF
@@ -139,6 +154,10 @@ pub struct Requests {
     tail: BytesMut,
     inline_max: usize,
     len: usize,
+    /// While a [`Command`](crate::Command) is being built: its shared
+    /// arguments, each with the offset in `tail` where it goes. Kept (empty)
+    /// between commands so its capacity is reused.
+    pub(crate) deferred: Vec<(usize, Bytes)>,
 }
 
 impl Default for Requests {
@@ -161,6 +180,7 @@ impl Requests {
             tail: BytesMut::with_capacity(16 * 1024),
             inline_max,
             len: 0,
+            deferred: Vec::new(),
         }
     }
 
@@ -183,6 +203,7 @@ impl Requests {
     }
 
     /// Starts a command of `argc` arguments; exactly `argc` `arg*` calls follow.
+    /// Prefer [`Requests::cmd`], which counts them.
     pub fn start(&mut self, argc: usize) {
         let before = self.tail.len();
         header(&mut self.tail, b'*', argc as i64);
@@ -198,11 +219,29 @@ impl Requests {
         self.len += self.tail.len() - before;
     }
 
-    /// Appends an integer argument (a TTL, a cursor), formatted on the stack.
+    /// Appends an integer argument (a TTL), formatted on the stack.
     pub fn arg_int(&mut self, n: i64) {
+        self.arg_number(n < 0, n.unsigned_abs());
+    }
+
+    /// Appends an unsigned integer argument (a `SCAN` cursor, which is a
+    /// `u64` on the wire), formatted on the stack.
+    pub fn arg_uint(&mut self, n: u64) {
+        self.arg_number(false, n);
+    }
+
+    /// Appends the decimal argument `-magnitude` or `magnitude`.
+    fn arg_number(&mut self, negative: bool, magnitude: u64) {
         let before = self.tail.len();
-        header(&mut self.tail, b'$', int_len(n) as i64);
-        write_int(&mut self.tail, n);
+        header(
+            &mut self.tail,
+            b'$',
+            (usize::from(negative) + uint_len(magnitude)) as i64,
+        );
+        if negative {
+            self.tail.put_u8(b'-');
+        }
+        write_uint(&mut self.tail, magnitude);
         self.tail.put_slice(b"\r\n");
         self.len += self.tail.len() - before;
     }
@@ -210,6 +249,14 @@ impl Requests {
     /// Appends an argument that shares `arg`'s memory when it is longer than the
     /// inline threshold, and is copied otherwise.
     pub fn arg_shared(&mut self, arg: Bytes) {
+        self.shared(arg, false);
+    }
+
+    /// [`Requests::arg_shared`]; inside a [`Command`](crate::Command)
+    /// (`defer`) the payload is only recorded, with its place in the tail,
+    /// and queued by [`Requests::finish_command`].
+    #[inline]
+    fn shared(&mut self, arg: Bytes, defer: bool) {
         if arg.len() <= self.inline_max {
             self.arg(&arg);
             return;
@@ -217,9 +264,63 @@ impl Requests {
         let before = self.tail.len();
         header(&mut self.tail, b'$', arg.len() as i64);
         self.len += self.tail.len() - before + arg.len() + 2;
-        self.seal();
-        self.chunks.push_back(arg);
+        if defer {
+            self.deferred.push((self.tail.len(), arg));
+        } else {
+            self.seal();
+            self.chunks.push_back(arg);
+        }
         self.tail.put_slice(b"\r\n");
+    }
+
+    /// Starts a [`Command`](crate::Command): writes a one-digit count `*0\r\n`
+    /// that [`Requests::finish_command`] corrects, and returns where it is.
+    /// Its arguments are appended as usual, except shared ones (see
+    /// [`Requests::defer_shared`]), so the tail stays one buffer to patch.
+    pub(crate) fn begin_command(&mut self) -> usize {
+        let start = self.tail.len();
+        self.tail.extend_from_slice(b"*0\r\n");
+        self.len += 4;
+        start
+    }
+
+    /// [`Requests::arg_shared`] inside a command: see [`Requests::shared`].
+    pub(crate) fn defer_shared(&mut self, arg: Bytes) {
+        self.shared(arg, true);
+    }
+
+    /// Ends the command begun at `start` with `argc` arguments: writes the
+    /// real count (moving the arguments when it has more than one digit) and
+    /// queues the deferred payloads as their own chunks.
+    pub(crate) fn finish_command(&mut self, start: usize, argc: usize) {
+        let mut digits = [0u8; 20];
+        let at = format_digits(&mut digits, argc as u64);
+        let digits = &digits[at..];
+        // The slot holds one digit; make room for the others.
+        let shift = digits.len() - 1;
+        if shift > 0 {
+            let end = self.tail.len();
+            self.tail.resize(end + shift, 0);
+            self.tail.copy_within(start + 4..end, start + 4 + shift);
+            self.tail[start + 2 + shift..start + 4 + shift].copy_from_slice(b"\r\n");
+            self.len += shift;
+        }
+        self.tail[start + 1..start + 2 + shift].copy_from_slice(digits);
+        let mut sealed = 0;
+        for (at, arg) in self.deferred.drain(..) {
+            let at = at + shift;
+            self.chunks
+                .push_back(self.tail.split_to(at - sealed).freeze());
+            self.chunks.push_back(arg);
+            sealed = at;
+        }
+    }
+
+    /// Forgets the command begun at `start`, when `len` was queued before it.
+    pub(crate) fn abandon_command(&mut self, start: usize, len: usize) {
+        self.tail.truncate(start);
+        self.deferred.clear();
+        self.len = len;
     }
 
     /// Moves the tail buffer into the chunk queue.
@@ -349,6 +450,11 @@ mod tests {
             write_int(&mut dst, v);
             assert_eq!(&dst[..], v.to_string().as_bytes());
             assert_eq!(int_len(v), v.to_string().len(), "{v}");
+            let u = v.unsigned_abs();
+            let mut dst = BytesMut::new();
+            write_uint(&mut dst, u);
+            assert_eq!(&dst[..], u.to_string().as_bytes());
+            assert_eq!(uint_len(u), u.to_string().len(), "{u}");
         }
     }
 
@@ -366,20 +472,34 @@ mod tests {
         assert_eq!(out.front(), expected);
     }
 
+    /// A one-argument command `write` builds encodes its argument as `text`.
+    fn one_arg(write: impl FnOnce(&mut Requests), text: &str) {
+        let mut out = Requests::new();
+        out.start(1);
+        write(&mut out);
+        let expected = format!("*1\r\n${}\r\n{text}\r\n", text.len());
+        assert_eq!(&out.to_bytes()[..], expected.as_bytes());
+        assert_eq!(out.len(), expected.len());
+    }
+
     #[test]
-    fn arg_int_formats_extremes() {
+    fn arg_int_and_arg_uint_format_extremes() {
         for (n, text) in [
             (i64::MIN, "-9223372036854775808"),
             (-1, "-1"),
             (0, "0"),
             (i64::MAX, "9223372036854775807"),
         ] {
-            let mut out = Requests::new();
-            out.start(1);
-            out.arg_int(n);
-            let expected = format!("*1\r\n${}\r\n{text}\r\n", text.len());
-            assert_eq!(&out.to_bytes()[..], expected.as_bytes());
-            assert_eq!(out.len(), expected.len());
+            one_arg(|out| out.arg_int(n), text);
+        }
+        for (n, text) in [
+            (0, "0"),
+            (9, "9"),
+            (10, "10"),
+            (i64::MAX as u64 + 1, "9223372036854775808"),
+            (u64::MAX, "18446744073709551615"),
+        ] {
+            one_arg(|out| out.arg_uint(n), text);
         }
     }
 

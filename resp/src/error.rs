@@ -58,6 +58,18 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// A frame longer than [`Limits::max_frame_bytes`](crate::Limits), found
+    /// complete or proved so while still incomplete.
+    FrameTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A frame whose arrays hold more elements in all than
+    /// [`Limits::max_elements`](crate::Limits).
+    TooManyElements {
+        /// The configured limit.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -77,6 +89,10 @@ impl fmt::Display for Error {
             }
             Error::DepthExceeded { limit } => write!(f, "arrays nested deeper than limit {limit}"),
             Error::LineTooLong { limit } => write!(f, "line longer than limit {limit}"),
+            Error::FrameTooLarge { limit } => write!(f, "frame longer than limit {limit} bytes"),
+            Error::TooManyElements { limit } => {
+                write!(f, "frame holds more elements than limit {limit}")
+            }
         }
     }
 }

@@ -3,25 +3,39 @@
 
 use bytes::BytesMut;
 
-use crate::{encode, encoded_len, Decoder, Frame, Limits};
+use crate::{bulk_header, encode, encoded_len, Decoder, Frame, Limits};
 
-/// Small limits so the fuzzer explores the limit paths, not memory.
+/// Small limits so the fuzzer explores the limit paths, not memory. The frame
+/// and element limits sit within reach of libFuzzer's default 4 KiB inputs.
 fn fuzz_limits() -> Limits {
     Limits {
         max_bulk_len: 1 << 20,
         max_array_len: 1 << 16,
         max_depth: 32,
         max_line_len: 1 << 12,
+        max_frame_bytes: 1 << 11,
+        max_elements: 1 << 8,
     }
 }
 
 /// Decodes arbitrary bytes: never panics; every decoded frame consumed exactly
-/// the bytes it re-encodes to.
+/// the bytes it re-encodes to, and keeps within the frame limits.
 pub fn fuzz_decode(data: &[u8]) {
-    let mut decoder = Decoder::with_limits(fuzz_limits());
+    let limits = fuzz_limits();
+    let mut decoder = Decoder::with_limits(limits);
     let mut buf = BytesMut::from(data);
     let mut offset = 0;
     while let Ok(Some((frame, raw))) = decoder.decode_raw(&mut buf) {
+        assert!(
+            raw.len() <= limits.max_frame_bytes,
+            "frame of {} bytes",
+            raw.len()
+        );
+        assert!(shape(&frame).1 <= limits.max_elements);
+        if let Some((header, len)) = bulk_header(&raw) {
+            assert_eq!(&raw[..header], format!("${len}\r\n").as_bytes());
+            assert_eq!(raw.len() as u64, header as u64 + len + 2);
+        }
         let mut again = BytesMut::new();
         encode(&frame, &mut again);
         assert_eq!(
@@ -114,7 +128,7 @@ pub fn fuzz_roundtrip(frame: &Frame) {
         max_depth: crate::MAX_DEPTH_HARD,
         ..Limits::default()
     };
-    if depth(frame) > limits.max_depth || !encodable(frame) {
+    if shape(frame).0 > limits.max_depth || !encodable(frame) {
         return;
     }
     let mut bytes = BytesMut::new();
@@ -152,18 +166,21 @@ fn encodable(frame: &Frame) -> bool {
     }
 }
 
-/// Array nesting of `frame`; iterative, so a hostile frame cannot overflow the
-/// stack before the depth check rejects it.
-fn depth(frame: &Frame) -> usize {
+/// Array nesting of `frame` and the elements of all its arrays (what
+/// [`Limits::max_depth`] and [`Limits::max_elements`] count); iterative, so a
+/// hostile frame cannot overflow the stack before the depth check rejects it.
+pub fn shape(frame: &Frame) -> (usize, usize) {
     let mut deepest = 0;
+    let mut elements = 0;
     let mut stack = vec![(frame, 0)];
     while let Some((frame, level)) = stack.pop() {
         if let Frame::Array(items) = frame {
             deepest = deepest.max(level + 1);
+            elements += items.len();
             stack.extend(items.iter().map(|item| (item, level + 1)));
         }
     }
-    deepest
+    (deepest, elements)
 }
 
 #[cfg(test)]
@@ -271,7 +288,7 @@ mod tests {
         for start in 0..256 {
             if let Some(frame) = arbitrary_frame(&noise[start..]) {
                 assert!(encodable(&frame), "{frame:?}");
-                assert!(depth(&frame) <= crate::MAX_DEPTH);
+                assert!(shape(&frame).0 <= crate::MAX_DEPTH);
             }
         }
     }

@@ -23,12 +23,27 @@
 //! remembers how many bytes the frame needs at least, so a 500 MiB payload that
 //! arrives in 64 KiB reads is not rescanned on every read.
 //!
+//! What a peer can make the caller buffer is bounded per frame, not only per
+//! value: [`Limits::max_frame_bytes`] and [`Limits::max_elements`] refuse a
+//! pending frame as soon as it is known to break them, so an endless array of
+//! tiny bulks is an error, not an ever-growing buffer. [`bulk_header`] lets a
+//! caller skip a top-level bulk refused as too large.
+//!
 //! # Zero copy
 //!
 //! Bulk, simple and error payloads are [`Bytes`](bytes::Bytes) slices of the read
 //! buffer (`split_to(n).freeze()` then `slice(a..b)`): no payload byte is copied
-//! by decoding, and [`Requests::arg_shared`] sends such a slice back out as its own
-//! chunk, so a `DUMP` payload can travel into a `RESTORE` without being moved.
+//! by decoding, and [`Command::shared`] (or [`Requests::arg_shared`]) sends such
+//! a slice back out as its own chunk, so a `DUMP` payload can travel into a
+//! `RESTORE` without being moved.
+//!
+//! # Building commands
+//!
+//! [`Requests::cmd`] is the way to queue a command: a [`Command`] builder
+//! takes the arguments in order and [`Command::send`] writes the `*N` count
+//! itself, so no call site can get it wrong. Each argument is encoded into
+//! the queue as it is added and the count filled in at the end, so building
+//! a command allocates nothing, however many arguments it has.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -42,12 +57,22 @@
 //! assert_eq!(decoder.decode(&mut buf).unwrap(), Some(Frame::Integer(-2)));
 //!
 //! let mut out = Requests::new();
-//! out.command(&[b"GET", b"key"]);
+//! out.cmd().arg(b"GET").arg(b"key").send();
 //! assert_eq!(&out.to_bytes()[..], b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n");
+//!
+//! let ttl = 60_000;
+//! let payload = bytes::Bytes::from(vec![0u8; 4096]); // a DUMP reply's payload
+//! let mut c = out.cmd().arg(b"RESTORE").arg(b"key").int(ttl).shared(payload);
+//! let replace = true;
+//! if replace {
+//!     c = c.arg(b"REPLACE");
+//! }
+//! c.send(); // *5, counted
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod command;
 mod decode;
 mod encode;
 mod error;
@@ -57,8 +82,12 @@ mod limits;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use decode::Decoder;
+pub use command::Command;
+pub use decode::{bulk_header, Decoder};
 pub use encode::{encode, encoded_len, write_int, Requests, DEFAULT_INLINE_MAX, IOV_MAX};
 pub use error::Error;
 pub use frame::Frame;
-pub use limits::{Limits, MAX_ARRAY_LEN, MAX_BULK_LEN, MAX_DEPTH, MAX_DEPTH_HARD, MAX_LINE_LEN};
+pub use limits::{
+    Limits, MAX_ARRAY_LEN, MAX_BULK_LEN, MAX_DEPTH, MAX_DEPTH_HARD, MAX_ELEMENTS, MAX_FRAME_BYTES,
+    MAX_LINE_LEN,
+};
