@@ -101,18 +101,19 @@ impl RestoreRole {
             (true, true) => item.expire_at_ms,
             (true, false) => item.expire_at_ms - now_ms,
         };
-        let argc = 4 + usize::from(self.opts.replace) + usize::from(absttl);
-        out.start(argc);
-        out.arg(b"RESTORE");
-        out.arg(&item.key);
-        out.arg_int(i64::try_from(ttl).unwrap_or(i64::MAX));
-        out.arg_shared(item.payload.clone());
+        let mut restore = out
+            .cmd()
+            .arg(b"RESTORE")
+            .arg(&item.key)
+            .uint(ttl)
+            .shared(item.payload.clone());
         if self.opts.replace {
-            out.arg(b"REPLACE");
+            restore = restore.arg(b"REPLACE");
         }
         if absttl {
-            out.arg(b"ABSTTL");
+            restore = restore.arg(b"ABSTTL");
         }
+        restore.send();
         self.in_flight.push_back(item);
         Ok(())
     }

@@ -177,22 +177,19 @@ impl ScanRole {
         // behind each SCAN and the server never idles waiting for its reply.
         let lookahead = opts.scan_count as usize + by_count;
         if self.scan == ScanState::Ready && self.keys.len() < lookahead {
-            let argc = 4
-                + 2 * usize::from(opts.match_pattern.is_some())
-                + 2 * usize::from(opts.key_type.is_some());
-            out.start(argc);
-            out.arg(b"SCAN");
-            out.arg(&self.cursor);
-            out.arg(b"COUNT");
-            out.arg_int(i64::from(opts.scan_count));
+            let mut scan = out
+                .cmd()
+                .arg(b"SCAN")
+                .arg(&self.cursor)
+                .arg(b"COUNT")
+                .uint(u64::from(opts.scan_count));
             if let Some(pattern) = &opts.match_pattern {
-                out.arg(b"MATCH");
-                out.arg(pattern);
+                scan = scan.arg(b"MATCH").arg(pattern);
             }
             if let Some(kind) = &opts.key_type {
-                out.arg(b"TYPE");
-                out.arg(kind.as_bytes());
+                scan = scan.arg(b"TYPE").arg(kind.as_bytes());
             }
+            scan.send();
             self.expect.push_back(Expect::Scan(self.epoch));
             self.scan = ScanState::InFlight;
             queued += 1;
@@ -208,11 +205,11 @@ impl ScanRole {
             let Some((key, page)) = self.keys.pop_front() else {
                 break;
             };
-            out.command(&[b"DUMP", &key]);
+            out.cmd().arg(b"DUMP").arg(&key).send();
             queued += 1;
             match opts.expiry {
-                ExpiryRead::Absolute => out.command(&[b"PEXPIRETIME", &key]),
-                ExpiryRead::Relative => out.command(&[b"PTTL", &key]),
+                ExpiryRead::Absolute => out.cmd().arg(b"PEXPIRETIME").arg(&key).send(),
+                ExpiryRead::Relative => out.cmd().arg(b"PTTL").arg(&key).send(),
                 ExpiryRead::Skip => {}
             }
             self.expect.push_back(Expect::Dump(key, page));

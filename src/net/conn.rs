@@ -44,9 +44,11 @@ const MIN_READ: usize = 4 * 1024;
 /// Most bytes one `read` asks for (and zeroes first), when a large frame is
 /// arriving.
 const MAX_READ: usize = 256 * 1024;
-/// Most elements one reply may hold: far more than any SCAN page rump asks
-/// for, and small enough that building such a reply stays cheap (a hostile
-/// `*4294967295` is refused at its header).
+/// Most elements one reply may hold, across all its nested arrays: far more
+/// than any SCAN page rump asks for, and small enough that building such a
+/// reply stays cheap (a hostile `*4294967295` is refused at its header).
+/// With `resp`'s default `max_frame_bytes` (512 MiB + 1 MiB, so any legal
+/// value fits), this bounds what one reply can make rump buffer.
 const MAX_REPLY_ELEMENTS: usize = 1 << 20;
 
 /// Where a connection is in its life.
@@ -468,7 +470,7 @@ impl Conn {
                 }
                 Ok(None) => {}
                 Err(resp::Error::BulkTooLarge { .. }) => {
-                    if let Some((header, len)) = bulk_header(&self.read_buf) {
+                    if let Some((header, len)) = resp::bulk_header(&self.read_buf) {
                         let _ = self.read_buf.split_to(header);
                         self.skipping = len + 2;
                         self.decoder.reset();
@@ -604,32 +606,7 @@ impl Conn {
 /// The decoder every connection reads replies with.
 fn reply_decoder() -> Decoder {
     Decoder::with_limits(resp::Limits {
-        max_array_len: MAX_REPLY_ELEMENTS,
+        max_elements: MAX_REPLY_ELEMENTS,
         ..resp::Limits::default()
     })
-}
-
-/// The header of a bulk at the front of `buf`: its length in bytes
-/// (CRLF included) and the payload length it declares.
-fn bulk_header(buf: &[u8]) -> Option<(usize, u64)> {
-    let rest = buf.strip_prefix(b"$")?;
-    let end = memchr::memchr(b'\r', rest)?;
-    if rest.get(end + 1) != Some(&b'\n') {
-        return None;
-    }
-    let len = std::str::from_utf8(&rest[..end]).ok()?.parse().ok()?;
-    Some((end + 3, len))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bulk_headers_are_measured() {
-        assert_eq!(bulk_header(b"$600000000\r\nabc"), Some((12, 600_000_000)));
-        assert_eq!(bulk_header(b"$5\r"), None);
-        assert_eq!(bulk_header(b":5\r\n"), None);
-        assert_eq!(bulk_header(b"$x\r\n"), None);
-    }
 }
