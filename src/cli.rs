@@ -318,7 +318,7 @@ fn key_type(text: String) -> Result<String, lexopt::Error> {
 }
 
 /// Most edits (insertions, deletions, substitutions) between a word and the
-/// choice [`closest`] suggests for it.
+/// choice `closest` suggests for it.
 pub const MAX_SUGGESTION_DISTANCE: usize = 2;
 
 /// The choice nearest to `word` when it is a near miss (at most
