@@ -182,7 +182,7 @@ fn handshake_all(
         for (conn, info) in pending.iter_mut() {
             if info.is_none() {
                 if let Startup::Ready(got) = conn.advance(poll.registry())? {
-                    *info = Some(got);
+                    *info = Some(*got);
                 }
             }
         }

@@ -74,6 +74,9 @@ pub struct ServerEndpoint {
     /// ACL user name; `None` authenticates as `default` (`AUTH password`).
     pub user: Option<Vec<u8>>,
     pub password: Option<Vec<u8>>,
+    /// Send `READONLY` after connecting: a cluster replica that is read
+    /// (`--read-from replica`). Never set from a URI.
+    pub readonly: bool,
 }
 
 impl fmt::Debug for ServerEndpoint {
@@ -422,6 +425,7 @@ fn parse_server(rest: &str, tls: bool) -> Result<ServerEndpoint, String> {
         db,
         user,
         password,
+        readonly: false,
     })
 }
 
@@ -506,6 +510,7 @@ fn parse_unix(rest: &str) -> Result<ServerEndpoint, String> {
         db,
         user: None,
         password: None,
+        readonly: false,
     })
 }
 

@@ -28,7 +28,7 @@ pub enum LinkEvent {
     /// Back, to the same server: re-send what was in flight.
     Reconnected,
     /// Back, but the server restarted (new run_id): what it had is gone.
-    Restarted(ServerInfo),
+    Restarted(Box<ServerInfo>),
 }
 
 #[derive(Debug)]
@@ -168,10 +168,10 @@ impl Link {
                     waited.as_secs_f64()
                 ));
                 if restarted {
-                    self.info = info.clone();
+                    self.info = (*info).clone();
                     return Ok(LinkEvent::Restarted(info));
                 }
-                self.info = info;
+                self.info = *info;
                 Ok(LinkEvent::Reconnected)
             }
             Ok(Startup::Pending | Startup::Idle) => Ok(LinkEvent::Steady),

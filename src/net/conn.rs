@@ -31,7 +31,7 @@ use resp::{Decoder, Frame, Requests};
 
 use crate::config::{ServerAddr, ServerEndpoint};
 use crate::error::{Error, Role};
-use crate::net::handshake::Handshake;
+use crate::net::handshake::{Handshake, Progress};
 use crate::net::info::ServerInfo;
 use crate::net::socket::{connect_tcp, connect_unix, interrupted, would_block, Stream};
 
@@ -70,7 +70,7 @@ pub enum Startup {
     /// Still connecting or handshaking.
     Pending,
     /// The handshake just completed (reported once per connection).
-    Ready(ServerInfo),
+    Ready(Box<ServerInfo>),
     /// Already ready before this call.
     Idle,
 }
@@ -323,12 +323,20 @@ impl Conn {
             let State::Handshaking(handshake) = &mut self.state else {
                 break;
             };
-            if let Some(info) = handshake.on_reply(frame)? {
-                if !self.read_buf.is_empty() {
-                    return Err(self.protocol("the server sent more replies than commands".into()));
+            match handshake.on_reply(frame, &mut self.out)? {
+                Progress::Pending(queued) => {
+                    self.owe(queued);
+                    self.flush()?;
                 }
-                self.state = State::Ready;
-                return Ok(Startup::Ready(info));
+                Progress::Done(info) => {
+                    if !self.read_buf.is_empty() {
+                        return Err(
+                            self.protocol("the server sent more replies than commands".into())
+                        );
+                    }
+                    self.state = State::Ready;
+                    return Ok(Startup::Ready(info));
+                }
             }
         }
         self.startup_deadline_check()

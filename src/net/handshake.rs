@@ -2,7 +2,9 @@
 //! start-up command at once (AUTH, CLIENT SETNAME, INFO, SELECT, DBSIZE and
 //! the PEXPIRETIME probe, pipelined: one round trip, not six) and then
 //! consumes their replies in order, turning the first one that says "no" into
-//! one precise error.
+//! one precise error. A cluster node (INFO says `cluster_enabled:1`) is asked
+//! for its topology too: `CLUSTER SHARDS`, or `CLUSTER SLOTS` where that is
+//! missing; a connection to a replica that is to be read sends `READONLY`.
 //!
 //! It never touches a socket: [`Conn`](super::Conn) feeds it frames, and the
 //! unit tests below feed it frames by hand. The same handshake runs for the
@@ -12,6 +14,7 @@ use std::collections::VecDeque;
 
 use resp::{Frame, Requests};
 
+use crate::cluster::topology::Topology;
 use crate::config::ServerEndpoint;
 use crate::error::{Error, Role};
 use crate::net::info::{parse_info, ServerInfo};
@@ -29,6 +32,9 @@ enum Step {
     Select,
     Dbsize,
     Probe,
+    ReadOnly,
+    Shards,
+    Slots,
 }
 
 impl Step {
@@ -40,8 +46,20 @@ impl Step {
             Step::Select => "SELECT",
             Step::Dbsize => "DBSIZE",
             Step::Probe => "PEXPIRETIME",
+            Step::ReadOnly => "READONLY",
+            Step::Shards => "CLUSTER SHARDS",
+            Step::Slots => "CLUSTER SLOTS",
         }
     }
+}
+
+/// What a reply did to the handshake.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// More replies are awaited; this many more commands were just queued.
+    Pending(usize),
+    /// The handshake is complete.
+    Done(Box<ServerInfo>),
 }
 
 /// A handshake in progress.
@@ -83,6 +101,11 @@ impl Handshake {
         // error where it does not exist or is renamed away.
         out.command(&[b"PEXPIRETIME", PROBE_KEY]);
         steps.push_back(Step::Probe);
+        if endpoint.readonly {
+            // Lets a cluster replica serve reads of its master's slots.
+            out.command(&[b"READONLY"]);
+            steps.push_back(Step::ReadOnly);
+        }
         let owed = steps.len();
         let handshake = Handshake {
             role,
@@ -99,11 +122,13 @@ impl Handshake {
         self.steps.front().map_or("start-up", |s| s.command())
     }
 
-    /// Takes the next reply: `Ok(Some(info))` when the handshake is complete.
-    pub fn on_reply(&mut self, frame: Frame) -> Result<Option<ServerInfo>, Error> {
+    /// Takes the next reply; a cluster node's topology query is queued on
+    /// `out` when INFO shows it is one.
+    pub fn on_reply(&mut self, frame: Frame, out: &mut Requests) -> Result<Progress, Error> {
         let Some(step) = self.steps.pop_front() else {
             return Err(self.protocol("a reply arrived for no command".into()));
         };
+        let mut queued = 0;
         match (step, frame) {
             (Step::Auth, Frame::Error(e)) => {
                 return Err(Error::Auth {
@@ -117,17 +142,37 @@ impl Handshake {
             (Step::Info, Frame::Bulk(b)) => {
                 self.info = parse_info(&text(&b));
                 self.check_endpoint()?;
+                if self.info.cluster {
+                    out.command(&[b"CLUSTER", b"SHARDS"]);
+                    self.steps.push_back(Step::Shards);
+                    queued += 1;
+                }
             }
             (Step::Info, Frame::Error(e)) => return Err(self.info_refused(&e)),
             (Step::Select, Frame::Simple(_)) => {}
             (Step::Dbsize, Frame::Integer(n)) => self.info.dbsize = u64::try_from(n).unwrap_or(0),
             (Step::Probe, frame) => self.info.pexpiretime = matches!(frame, Frame::Integer(_)),
+            (Step::ReadOnly, Frame::Simple(_)) => {}
+            (Step::Shards, frame @ Frame::Array(_)) => {
+                let topology = Topology::from_cluster_shards(&frame).map_err(|e| self.protocol(e))?;
+                self.info.topology = Some(topology);
+            }
+            // Before Redis 7.0 there is no CLUSTER SHARDS: ask the older way.
+            (Step::Shards, Frame::Error(_)) => {
+                out.command(&[b"CLUSTER", b"SLOTS"]);
+                self.steps.push_back(Step::Slots);
+                queued += 1;
+            }
+            (Step::Slots, frame @ Frame::Array(_)) => {
+                let topology = Topology::from_cluster_slots(&frame).map_err(|e| self.protocol(e))?;
+                self.info.topology = Some(topology);
+            }
             (step, frame) => return Err(self.unexpected(step, frame)),
         }
         if self.steps.is_empty() {
-            Ok(Some(std::mem::take(&mut self.info)))
+            Ok(Progress::Done(Box::new(std::mem::take(&mut self.info))))
         } else {
-            Ok(None)
+            Ok(Progress::Pending(queued))
         }
     }
 
@@ -138,13 +183,18 @@ impl Handshake {
             endpoint: self.name.clone(),
             message: message.into(),
         };
-        if self.info.cluster {
-            return Err(unsupported(
-                "is a Redis Cluster node (cluster_enabled:1); cluster endpoints are not \
-                 supported by this build yet",
-            ));
+        if self.info.cluster && self.db != 0 {
+            return Err(Error::Usage(format!(
+                "{} {}: is a Redis Cluster node, and a cluster has only db 0: drop /{} from \
+                 the URI",
+                flag(self.role),
+                self.name,
+                self.db
+            )));
         }
-        if self.role == Role::Target && self.info.replica {
+        // A cluster target is written through its masters, whichever node
+        // the URI names.
+        if self.role == Role::Target && self.info.replica && !self.info.cluster {
             return Err(unsupported(
                 "is a read-only replica (role:slave); point -to at the primary",
             ));
@@ -207,6 +257,14 @@ impl Handshake {
     }
 }
 
+/// The command-line flag of a role's endpoint.
+fn flag(role: Role) -> &'static str {
+    match role {
+        Role::Source => "-from",
+        Role::Target => "-to",
+    }
+}
+
 fn role_name(role: Role) -> &'static [u8] {
     match role {
         Role::Source => b"rump-source",
@@ -238,8 +296,8 @@ mod tests {
         let (mut hs, owed) = Handshake::start(role, &endpoint(uri), &mut out);
         assert_eq!(owed, replies.len(), "one reply per command");
         for frame in replies {
-            if let Some(info) = hs.on_reply(frame)? {
-                return Ok(info);
+            if let Progress::Done(info) = hs.on_reply(frame, &mut out)? {
+                return Ok(*info);
             }
         }
         panic!("the handshake did not complete");
@@ -394,16 +452,66 @@ mod tests {
         assert!(info.replica, "a replica is a fine source");
         let cluster = "redis_version:7.0.15\r\ncluster_enabled:1\r\n";
         let e = run(
-            "redis://h",
+            "redis://h/1",
             Role::Source,
             vec![
                 ok(),
                 Frame::Bulk(cluster.into()),
+                Frame::Error("ERR SELECT is not allowed in cluster mode".into()),
                 Frame::Integer(0),
                 Frame::Integer(-2),
             ],
         )
         .unwrap_err();
-        assert!(e.to_string().contains("Cluster"), "{e}");
+        assert!(matches!(e, Error::Usage(_)), "{e}");
+        assert!(e.to_string().contains("only db 0"), "{e}");
+    }
+
+    /// A `CLUSTER SLOTS` reply for one master serving every slot.
+    fn one_master_slots() -> Frame {
+        Frame::Array(vec![Frame::Array(vec![
+            Frame::Integer(0),
+            Frame::Integer(16383),
+            Frame::Array(vec![
+                Frame::Bulk("127.0.0.1".into()),
+                Frame::Integer(7000),
+                Frame::Bulk("a".repeat(40).into()),
+            ]),
+        ])])
+    }
+
+    #[test]
+    fn a_cluster_node_is_asked_for_its_topology_the_old_way_if_need_be() {
+        let cluster = "redis_version:6.2.14\r\ncluster_enabled:1\r\nrole:slave\r\n";
+        let mut out = Requests::new();
+        let (mut hs, owed) = Handshake::start(Role::Target, &endpoint("redis://h"), &mut out);
+        assert_eq!(owed, 4);
+        assert_eq!(hs.on_reply(ok(), &mut out).unwrap(), Progress::Pending(0));
+        // INFO shows a cluster (a replica is a fine seed for a cluster target).
+        let queued = hs.on_reply(Frame::Bulk(cluster.into()), &mut out).unwrap();
+        assert_eq!(queued, Progress::Pending(1));
+        assert!(String::from_utf8_lossy(&out.to_bytes()).contains("SHARDS"));
+        hs.on_reply(Frame::Integer(0), &mut out).unwrap();
+        hs.on_reply(Frame::Integer(-2), &mut out).unwrap();
+        assert_eq!(hs.waiting_for(), "CLUSTER SHARDS");
+        let fallback = hs
+            .on_reply(Frame::Error("ERR unknown subcommand 'SHARDS'".into()), &mut out)
+            .unwrap();
+        assert_eq!(fallback, Progress::Pending(1));
+        let Progress::Done(info) = hs.on_reply(one_master_slots(), &mut out).unwrap() else {
+            panic!("the handshake ends with the topology");
+        };
+        let topology = info.topology.expect("a topology");
+        assert!(topology.coverage().is_full());
+    }
+
+    #[test]
+    fn a_replica_to_be_read_is_sent_readonly() {
+        let mut ep = endpoint("redis://h");
+        ep.readonly = true;
+        let mut out = Requests::new();
+        let (_, owed) = Handshake::start(Role::Source, &ep, &mut out);
+        assert_eq!(owed, 5);
+        assert!(String::from_utf8_lossy(&out.to_bytes()).ends_with("READONLY\r\n"));
     }
 }

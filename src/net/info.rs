@@ -34,6 +34,9 @@ pub struct ServerInfo {
     /// `PEXPIRETIME` answered the handshake's probe. Probed rather than
     /// inferred from the version: managed services rename or disable commands.
     pub pexpiretime: bool,
+    /// A cluster node's view of the cluster (`CLUSTER SHARDS`, or `CLUSTER
+    /// SLOTS` where that is missing), read during the handshake.
+    pub topology: Option<crate::cluster::topology::Topology>,
 }
 
 impl ServerInfo {
