@@ -1,0 +1,14 @@
+//! Redis Cluster, the parts that need no socket: which slot a key hashes to
+//! (`slot`) and sets of slots for `--slots` and `--partition` (`slots`).
+//!
+//! Everything here is sans-IO and pure: the engine sends the commands, owns
+//! the connections per master and decides when to re-read the topology or
+//! follow a redirect; this folder only computes and parses, so all of it is
+//! unit-tested without a server (the integration tests check it against a
+//! live cluster).
+
+pub mod slot;
+pub mod slots;
+
+pub use slot::{crc16, hash_tag, slot, SLOTS};
+pub use slots::{parse_partition, SlotSet, MAX_PARTITIONS};
