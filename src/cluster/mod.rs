@@ -1,5 +1,6 @@
 //! Redis Cluster, the parts that need no socket: which slot a key hashes to
-//! (`slot`) and sets of slots for `--slots` and `--partition` (`slots`).
+//! (`slot`), sets of slots for `--slots` and `--partition` (`slots`), and
+//! what a cluster node's error reply means (`redirect`).
 //!
 //! Everything here is sans-IO and pure: the engine sends the commands, owns
 //! the connections per master and decides when to re-read the topology or
@@ -7,8 +8,10 @@
 //! unit-tested without a server (the integration tests check it against a
 //! live cluster).
 
+pub mod redirect;
 pub mod slot;
 pub mod slots;
 
+pub use redirect::{classify, parse_redirect, split_addr, ClusterRefusal, Redirect};
 pub use slot::{crc16, hash_tag, slot, SLOTS};
 pub use slots::{parse_partition, SlotSet, MAX_PARTITIONS};
