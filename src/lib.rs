@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod dump;
 pub mod engine;
