@@ -9,6 +9,9 @@ mod util;
 
 /// Command line: help, version, usage errors and exit codes.
 mod cli;
+/// Redis Cluster: the test cluster itself, key slots and topology replies
+/// checked against live nodes.
+mod cluster;
 /// Dump files: round trips, pipes, atomic writes, damage detection, legacy format.
 mod dump;
 /// Failures: refused, unreachable, auth, db, OOM, replicas, disconnects, signals.

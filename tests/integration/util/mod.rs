@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use resp::{Decoder, Frame, Requests};
 
+/// A real Redis Cluster: nodes, `--cluster create`, a shared instance.
+pub mod cluster;
 /// A scripted fake server, for replies no real server sends.
 pub mod fake;
 
