@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token, Waker};
 
-use crate::config::{Config, Endpoint, ServerEndpoint};
+use crate::cluster::slots::SlotSet;
+use crate::cluster::topology::Topology;
+use crate::config::{Config, Endpoint, ReadFrom, ServerEndpoint};
 use crate::dump::{DumpHeader, DumpReader, Input};
 use crate::engine::checkpoint::{CheckpointFile, Selection};
 use crate::engine::clock::now_ms;
@@ -22,6 +24,7 @@ use crate::engine::link::Link;
 use crate::engine::pipe;
 use crate::engine::poll_once;
 use crate::engine::restore::{RestoreOptions, RestoreRole};
+use crate::engine::route::{ClusterRoute, Route};
 use crate::engine::scan::{ExpiryRead, ScanOptions, ScanRole};
 use crate::engine::slab::WAKER;
 use crate::engine::source::{SourceLoop, SourceNode};
@@ -100,9 +103,10 @@ struct Opened {
     info: ServerInfo,
 }
 
-/// A source endpoint, opened.
+/// A source endpoint, opened: one node for a standalone server, the nodes
+/// to scan for a cluster.
 enum SourceEnd {
-    Server(Box<Opened>),
+    Servers(Vec<Opened>),
     File(Box<DumpReader<Input>>),
 }
 
@@ -110,21 +114,24 @@ enum SourceEnd {
 /// source's details for its header are known).
 enum TargetEnd {
     Server(Box<Opened>),
+    /// A cluster: a connection to every master, and the topology that maps
+    /// slots to them.
+    Cluster {
+        seed: ServerEndpoint,
+        masters: Vec<Opened>,
+        topology: Box<Topology>,
+        shards: bool,
+    },
     File(String),
 }
 
 fn open(config: &Config, signal: &AtomicUsize) -> Result<(SourceEnd, TargetEnd), Error> {
     // Both servers' connects and handshakes run on one start-up poll at once,
     // so a slow source does not delay learning that the target refuses.
-    let poll = Poll::new().map_err(Error::Setup)?;
-    let registry = poll.registry();
-    let mut pending: Vec<(Conn, Option<ServerInfo>)> = Vec::new();
+    let mut wanted: Vec<(Role, ServerEndpoint)> = Vec::new();
     let mut source_file = None;
     match &config.source {
-        Endpoint::Server(server) => pending.push((
-            Conn::open(Role::Source, server, registry, Token(1), config.timeout)?,
-            None,
-        )),
+        Endpoint::Server(server) => wanted.push((Role::Source, server.clone())),
         Endpoint::File(path) => {
             let name = path.to_string_lossy();
             source_file = Some(DumpReader::open(Input::open(&name)?, &name)?);
@@ -133,37 +140,122 @@ fn open(config: &Config, signal: &AtomicUsize) -> Result<(SourceEnd, TargetEnd),
     }
     let target_file = match &config.target {
         Endpoint::Server(server) => {
-            // Tokens are the index in `pending` plus one.
-            let token = Token(pending.len() + 1);
-            pending.push((
-                Conn::open(Role::Target, server, registry, token, config.timeout)?,
-                None,
-            ));
+            wanted.push((Role::Target, server.clone()));
             None
         }
         Endpoint::File(path) => Some(path.to_string_lossy().into_owned()),
         Endpoint::Stdio => Some("-".to_string()),
     };
+    let mut opened = open_all(&wanted, config.timeout, signal)?.into_iter();
 
-    handshake_all(poll, &mut pending, signal)?;
-    let mut opened = pending.into_iter().map(|(conn, info)| {
-        Box::new(Opened {
-            conn,
-            info: info.unwrap_or_default(),
-        })
-    });
     let source = match source_file {
         Some(reader) => SourceEnd::File(Box::new(reader)),
-        None => SourceEnd::Server(opened.next().ok_or_else(missing)?),
+        None => {
+            let seed = opened.next().ok_or_else(missing)?;
+            SourceEnd::Servers(source_nodes(config, seed, signal)?)
+        }
     };
     let target = match target_file {
         Some(path) => TargetEnd::File(path),
-        None => TargetEnd::Server(opened.next().ok_or_else(missing)?),
+        None => {
+            let seed = opened.next().ok_or_else(missing)?;
+            match seed.info.topology.clone() {
+                None => TargetEnd::Server(Box::new(seed)),
+                Some(topology) => {
+                    let nodes: Vec<ServerEndpoint> = {
+                        let route = ClusterRoute::new(seed.conn.endpoint().clone(), true);
+                        topology
+                            .shards()
+                            .iter()
+                            .filter(|s| !s.slots.is_empty())
+                            .map(|s| route.endpoint_of_node(&s.master))
+                            .collect()
+                    };
+                    let wanted: Vec<_> = nodes.into_iter().map(|e| (Role::Target, e)).collect();
+                    TargetEnd::Cluster {
+                        seed: seed.conn.endpoint().clone(),
+                        masters: open_all(&wanted, config.timeout, signal)?,
+                        topology: Box::new(topology),
+                        shards: true,
+                    }
+                }
+            }
+        }
     };
-    if let (SourceEnd::Server(s), TargetEnd::Server(t)) = (&source, &target) {
-        refuse_same_database(s, t)?;
-    }
+    refuse_same_database(&source, &target)?;
     Ok((source, target))
+}
+
+/// Connects to every endpoint and runs every handshake at once.
+fn open_all(
+    wanted: &[(Role, ServerEndpoint)],
+    timeout: Duration,
+    signal: &AtomicUsize,
+) -> Result<Vec<Opened>, Error> {
+    let poll = Poll::new().map_err(Error::Setup)?;
+    let mut pending = Vec::with_capacity(wanted.len());
+    for (i, (role, endpoint)) in wanted.iter().enumerate() {
+        // Tokens are the index in `pending` plus one.
+        let conn = Conn::open(*role, endpoint, poll.registry(), Token(i + 1), timeout)?;
+        pending.push((conn, None));
+    }
+    handshake_all(poll, &mut pending, signal)?;
+    Ok(pending
+        .into_iter()
+        .map(|(conn, info)| Opened {
+            conn,
+            info: info.unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// The nodes a source is read from: the seed itself for a standalone
+/// server; for a cluster, the master (or, with `--read-from replica`, a
+/// replica) of every shard that serves a selected slot.
+fn source_nodes(config: &Config, seed: Opened, signal: &AtomicUsize) -> Result<Vec<Opened>, Error> {
+    let Some(topology) = seed.info.topology.clone() else {
+        if config.read_from == ReadFrom::Replica {
+            return Err(Error::Usage(format!(
+                "--read-from replica: -from {} is not a cluster node; to read a standalone \
+                 replica, name the replica in -from",
+                seed.conn.name()
+            )));
+        }
+        return Ok(vec![seed]);
+    };
+    let route = ClusterRoute::new(seed.conn.endpoint().clone(), true);
+    let mut wanted = Vec::new();
+    for shard in topology.shards() {
+        let selected = shard
+            .slots
+            .iter()
+            .any(|&(first, last)| any_selected(config.slots.as_ref(), first, last));
+        if shard.slots.is_empty() || !selected {
+            continue;
+        }
+        let node = match config.read_from {
+            ReadFrom::Master => &shard.master,
+            ReadFrom::Replica => shard
+                .replicas
+                .iter()
+                .find(|r| r.health != "failed" && r.health != "loading")
+                .ok_or_else(|| Error::Unsupported {
+                    role: Role::Source,
+                    endpoint: shard.master.addr(),
+                    message: "--read-from replica: this shard has no replica online to read from"
+                        .into(),
+                })?,
+        };
+        let mut endpoint = route.endpoint_of_node(node);
+        endpoint.readonly = config.read_from == ReadFrom::Replica;
+        wanted.push((Role::Source, endpoint));
+    }
+    open_all(&wanted, config.timeout, signal)
+}
+
+/// True when `slots` (no set: every slot) holds a slot of `first..=last`.
+fn any_selected(slots: Option<&SlotSet>, first: u16, last: u16) -> bool {
+    slots.map_or(true, |set| (first..=last).any(|s| set.contains(s)))
 }
 
 fn missing() -> Error {
@@ -205,16 +297,48 @@ fn handshake_all(
     }
 }
 
-/// Copying a database onto itself would rewrite every key while scanning it.
-fn refuse_same_database(source: &Opened, target: &Opened) -> Result<(), Error> {
-    let same_server = !source.info.run_id.is_empty() && source.info.run_id == target.info.run_id;
-    if same_server && source.conn.endpoint().db == target.conn.endpoint().db {
-        return Err(Error::Usage(format!(
-            "-from {} and -to {} are the same database (run_id {})",
-            source.conn.name(),
-            target.conn.name(),
-            source.info.run_id
-        )));
+/// Copying a database onto itself would rewrite every key while scanning
+/// it: the same server and db, or two nodes of the same cluster.
+fn refuse_same_database(source: &SourceEnd, target: &TargetEnd) -> Result<(), Error> {
+    let SourceEnd::Servers(sources) = source else {
+        return Ok(());
+    };
+    let targets: Vec<(&str, &str, u32)> = match target {
+        TargetEnd::Server(t) => vec![(t.conn.name(), &t.info.run_id, t.conn.endpoint().db)],
+        TargetEnd::Cluster { masters, .. } => masters
+            .iter()
+            .map(|m| (m.conn.name(), m.info.run_id.as_str(), 0))
+            .collect(),
+        TargetEnd::File(_) => return Ok(()),
+    };
+    for s in sources {
+        for &(name, run_id, db) in &targets {
+            if !run_id.is_empty() && s.info.run_id == run_id && s.conn.endpoint().db == db {
+                return Err(Error::Usage(format!(
+                    "-from {} and -to {name} are the same database (run_id {run_id})",
+                    s.conn.name()
+                )));
+            }
+        }
+    }
+    // Two different nodes of one cluster: the same shards, by node id.
+    if let (Some(s), TargetEnd::Cluster { topology, .. }) = (sources.first(), target) {
+        if let Some(st) = &s.info.topology {
+            let ids = |t: &Topology| -> Vec<String> {
+                t.shards()
+                    .iter()
+                    .map(|s| s.master.id.clone())
+                    .filter(|i| !i.is_empty())
+                    .collect()
+            };
+            let theirs = ids(topology);
+            if ids(st).iter().any(|id| theirs.contains(id)) {
+                return Err(Error::Usage(format!(
+                    "-from {} and -to are nodes of the same cluster",
+                    s.conn.name()
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -262,37 +386,57 @@ fn migrate(
     } = ends;
     // The dump header records where the data came from.
     let header = match &source {
-        SourceEnd::Server(s) => DumpHeader {
-            redis_version: s.info.product.clone(),
+        SourceEnd::Servers(nodes) => DumpHeader {
+            redis_version: nodes
+                .first()
+                .map_or_else(String::new, |n| n.info.product.clone()),
             rdb_version: 0,
-            db: s.conn.endpoint().db,
+            db: nodes.first().map_or(0, |n| n.conn.endpoint().db),
             started_at_ms: now_ms(),
         },
         SourceEnd::File(_) => DumpHeader::default(),
     };
 
+    let opts = RestoreOptions {
+        pipeline: config.pipeline,
+        replace: config.replace,
+    };
     let target_loop: LoopBody = match target {
-        TargetEnd::Server(mut opened) => {
+        TargetEnd::Server(opened) => {
             let mut target = TargetLoop::new(
                 target_poll,
                 rx,
+                Route::Single(Token(1)),
+                opts.clone(),
                 config.timeout,
                 Arc::clone(stats),
                 Arc::clone(&control),
                 Arc::clone(&ledger),
             );
-            opened
-                .conn
-                .register(target.registry(), target.next_token())?;
-            let opts = RestoreOptions {
-                pipeline: config.pipeline,
-                replace: config.replace,
-            };
-            let restore = RestoreRole::new(opened.conn.name(), opts, &opened.info);
-            target.add(TargetNode {
-                link: Link::new(opened.conn, opened.info, config.timeout),
-                restore,
-            });
+            add_target_node(&mut target, *opened, &opts, config.timeout)?;
+            Box::new(move || target.run())
+        }
+        TargetEnd::Cluster {
+            seed,
+            masters,
+            topology,
+            shards,
+        } => {
+            let route = Route::Cluster(ClusterRoute::new(seed, shards));
+            let mut target = TargetLoop::new(
+                target_poll,
+                rx,
+                route,
+                opts.clone(),
+                config.timeout,
+                Arc::clone(stats),
+                Arc::clone(&control),
+                Arc::clone(&ledger),
+            );
+            for opened in masters {
+                add_target_node(&mut target, opened, &opts, config.timeout)?;
+            }
+            target.use_topology(&topology);
             Box::new(move || target.run())
         }
         TargetEnd::File(path) => {
@@ -310,9 +454,9 @@ fn migrate(
         }
     };
     let source_loop: LoopBody = match source {
-        SourceEnd::Server(mut opened) => {
-            stats.total.store(opened.info.dbsize, Ordering::Relaxed);
-            let opts = scan_options(config, &opened)?;
+        SourceEnd::Servers(nodes) => {
+            let total = nodes.iter().map(|n| n.info.dbsize).sum();
+            stats.total.store(total, Ordering::Relaxed);
             let mut source = SourceLoop::new(
                 source_poll,
                 tx,
@@ -321,28 +465,31 @@ fn migrate(
                 Arc::clone(&control),
                 Arc::clone(&ledger),
             );
-            opened
-                .conn
-                .register(source.registry(), source.next_token())?;
-            let name = opened.conn.name().to_string();
-            let db = opened.conn.endpoint().db;
-            let cursor = resume_cursor(checkpoint.as_ref(), &name, &opened.info, db, stats);
-            let index = ledger.add_node(&name, &opened.info.run_id, db, &cursor);
-            let scan = ScanRole::new(
-                index,
-                &name,
-                opts,
-                control.epoch(),
-                &cursor,
-                opened.info.dbsize,
-                Arc::clone(&ledger),
-                Arc::clone(stats),
-            );
-            source.add(SourceNode {
-                link: Link::new(opened.conn, opened.info, config.timeout),
-                scan,
-                index,
-            });
+            for mut opened in nodes {
+                let opts = scan_options(config, &opened)?;
+                opened
+                    .conn
+                    .register(source.registry(), source.next_token())?;
+                let name = opened.conn.name().to_string();
+                let db = opened.conn.endpoint().db;
+                let cursor = resume_cursor(checkpoint.as_ref(), &name, &opened.info, db, stats);
+                let index = ledger.add_node(&name, &opened.info.run_id, db, &cursor);
+                let scan = ScanRole::new(
+                    index,
+                    &name,
+                    opts,
+                    control.epoch(),
+                    &cursor,
+                    opened.info.dbsize,
+                    Arc::clone(&ledger),
+                    Arc::clone(stats),
+                );
+                source.add(SourceNode {
+                    link: Link::new(opened.conn, opened.info, config.timeout),
+                    scan,
+                    index,
+                });
+            }
             Box::new(move || source.run())
         }
         SourceEnd::File(reader) => {
@@ -467,6 +614,24 @@ fn resume_cursor(
     }
 }
 
+/// Hands an opened target connection to the loop, with its restore role.
+fn add_target_node(
+    target: &mut TargetLoop,
+    mut opened: Opened,
+    opts: &RestoreOptions,
+    timeout: Duration,
+) -> Result<(), Error> {
+    opened
+        .conn
+        .register(target.registry(), target.next_token())?;
+    let restore = RestoreRole::new(opened.conn.name(), opts.clone(), &opened.info);
+    target.add(TargetNode::new(
+        Link::new(opened.conn, opened.info, timeout),
+        restore,
+    ));
+    Ok(())
+}
+
 /// What the scan role needs, from the flags and what the server supports.
 fn scan_options(config: &Config, source: &Opened) -> Result<ScanOptions, Error> {
     if config.key_type.is_some() && source.info.version < Version(6, 0, 0) {
@@ -487,6 +652,7 @@ fn scan_options(config: &Config, source: &Opened) -> Result<ScanOptions, Error> 
         ExpiryRead::Relative
     };
     Ok(ScanOptions {
+        slots: config.slots.clone(),
         scan_count: config.scan_count,
         pipeline: config.pipeline,
         match_pattern: config.match_pattern.clone(),

@@ -9,6 +9,8 @@ use std::ffi::OsString;
 use std::num::IntErrorKind;
 use std::path::PathBuf;
 
+use crate::cluster::slots::{parse_partition, SlotSet};
+use crate::config::ReadFrom;
 use crate::config::{timeout_from_secs, MAX_PIPELINE, MAX_SCAN_COUNT};
 use crate::dump::Format;
 use crate::error::Error;
@@ -44,6 +46,12 @@ OPTIONS:
     --rate N                 at most N keys per second, evenly spread
     --timeout SECONDS        how long a silent or lost server is waited for (default 30; 0.5 is fine)
     --checkpoint FILE        record the source's SCAN progress in FILE; resume from it
+    --slots RANGES           only keys whose hash slot is in RANGES, e.g. 0-5460,10923
+    --partition I/N          only keys of the I-th (0-based) of N equal slot ranges: N runs
+                             with 0/N … N-1/N together copy every key exactly once
+    --read-from master|replica
+                             on a cluster source, scan the masters (default) or one
+                             replica of each shard, sparing the masters
     --json                   print the final summary as one JSON object on stdout
     --format native|legacy   dump-file format to write (default native)
     --tls-ca FILE, --tls-cert FILE, --tls-key FILE, --tls-insecure
@@ -74,6 +82,9 @@ const VALUE_OPTIONS: &[&str] = &[
     "rate",
     "timeout",
     "checkpoint",
+    "slots",
+    "partition",
+    "read-from",
     "format",
     "tls-ca",
     "tls-cert",
@@ -109,6 +120,11 @@ pub struct Args {
     /// `--timeout` in seconds, validated by `config::timeout_from_secs`.
     pub timeout: Option<f64>,
     pub checkpoint: Option<PathBuf>,
+    /// `--slots RANGES`, parsed.
+    pub slots: Option<SlotSet>,
+    /// `--partition I/N`, parsed.
+    pub partition: Option<(u16, u16)>,
+    pub read_from: Option<ReadFrom>,
     pub json: bool,
     pub format: Option<Format>,
     pub tls_ca: Option<OsString>,
@@ -214,6 +230,19 @@ fn parse(args: Vec<OsString>) -> Result<Args, lexopt::Error> {
                 args_out.checkpoint = Some(PathBuf::from(path));
             }
             Long("json") => args_out.json = true,
+            Long("slots") => {
+                let text = parser.value()?.string()?;
+                args_out.slots = Some(SlotSet::parse(&text).map_err(|e| format!("--slots: {e}"))?);
+            }
+            Long("partition") => {
+                let text = parser.value()?.string()?;
+                let (i, n) = parse_partition(&text).map_err(|e| format!("--partition: {e}"))?;
+                args_out.partition = Some((i, n));
+            }
+            Long("read-from") => {
+                let text = parser.value()?.string()?;
+                args_out.read_from = Some(text.parse().map_err(|e| format!("--read-from: {e}"))?);
+            }
             Long("format") => {
                 let text = parser.value()?.string()?;
                 let format = text.parse().map_err(|e| format!("--format: {e}"))?;
@@ -420,6 +449,23 @@ mod tests {
     fn later_values_override_earlier_ones() {
         let a = parse_ok(&["--scan-count", "10", "-scan-count=20"]);
         assert_eq!(a.scan_count, Some(20));
+    }
+
+    #[test]
+    fn slots_partitions_and_replicas() {
+        let a = parse_ok(&[
+            "--slots",
+            "0-5460,10923",
+            "-partition=2/3",
+            "--read-from",
+            "replica",
+        ]);
+        assert_eq!(a.slots.unwrap().to_string(), "0-5460,10923");
+        assert_eq!(a.partition, Some((2, 3)));
+        assert_eq!(a.read_from, Some(ReadFrom::Replica));
+        assert!(parse_err(&["--slots", "10-5"]).starts_with("--slots: "));
+        assert!(parse_err(&["--partition", "3/3"]).starts_with("--partition: "));
+        assert!(parse_err(&["--read-from", "slave"]).contains("master, replica"));
     }
 
     #[test]

@@ -56,6 +56,30 @@ pub fn timeout_from_secs(secs: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
 }
 
+/// Which nodes of a cluster source are scanned (`--read-from`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// Every master (the default).
+    #[default]
+    Master,
+    /// One replica of each shard, after `READONLY`, to spare the masters.
+    Replica,
+}
+
+impl std::str::FromStr for ReadFrom {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ReadFrom, String> {
+        match text {
+            "master" | "primary" => Ok(ReadFrom::Master),
+            "replica" | "replicas" => Ok(ReadFrom::Replica),
+            other => Err(format!(
+                "unknown choice {other:?} (choices: master, replica)"
+            )),
+        }
+    }
+}
+
 /// Where a server listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerAddr {
@@ -129,6 +153,10 @@ pub struct Config {
     pub timeout: Duration,
     /// Where the source's SCAN progress is recorded (`--checkpoint`).
     pub checkpoint: Option<PathBuf>,
+    /// Only keys in these hash slots (`--slots`, `--partition`).
+    pub slots: Option<crate::cluster::slots::SlotSet>,
+    /// Which nodes of a cluster source are scanned.
+    pub read_from: ReadFrom,
     pub format: Format,
 }
 
@@ -194,6 +222,29 @@ impl Config {
                     .into(),
             ));
         }
+        let slots = match (args.slots, args.partition) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Usage(
+                    "--slots and --partition both choose slots: give one of them".into(),
+                ))
+            }
+            (Some(set), None) => Some(set),
+            (None, Some((i, n))) => Some(
+                crate::cluster::slots::SlotSet::partition(i, n)
+                    .map_err(|e| Error::Usage(format!("--partition: {e}")))?,
+            ),
+            (None, None) => None,
+        };
+        if slots.is_some() && !matches!(source, Endpoint::Server(_)) {
+            return Err(Error::Usage(
+                "--slots and --partition filter a server's keys; -from is a dump file".into(),
+            ));
+        }
+        if args.read_from.is_some() && !matches!(source, Endpoint::Server(_)) {
+            return Err(Error::Usage(
+                "--read-from chooses the nodes of a cluster source; -from is a dump file".into(),
+            ));
+        }
         let timeout = match args.timeout {
             None => DEFAULT_TIMEOUT,
             Some(secs) => {
@@ -225,6 +276,8 @@ impl Config {
             pipeline: args.pipeline.unwrap_or(DEFAULT_PIPELINE),
             rate: args.rate,
             timeout,
+            slots,
+            read_from: args.read_from.unwrap_or_default(),
             checkpoint: args.checkpoint,
             format: args.format.unwrap_or_default(),
         })

@@ -74,6 +74,25 @@ impl Link {
         }
     }
 
+    /// A link whose first handshake is still to complete (a cluster node
+    /// learnt of mid-run): it counts as lost until then, within the same
+    /// `--timeout` window, and its readiness is reported as a reconnect.
+    pub fn opening(conn: Conn, timeout: Duration) -> Link {
+        let now = Instant::now();
+        Link {
+            conn,
+            info: ServerInfo::default(),
+            timeout,
+            lost: Some(Lost {
+                since: now,
+                cause: "connecting to a node the cluster announced".into(),
+                retry_at: now,
+                attempts: 0,
+            }),
+            probation: None,
+        }
+    }
+
     /// Ready for the role's commands.
     pub fn is_up(&self) -> bool {
         self.lost.is_none() && self.conn.is_ready()
@@ -161,12 +180,14 @@ impl Link {
                     replies: self.conn.replies(),
                 });
                 self.lost = None;
-                stats.notice(format!(
-                    "{} {}: reconnected after {:.1} s",
-                    self.conn.role(),
-                    self.conn.name(),
-                    waited.as_secs_f64()
-                ));
+                if !self.info.run_id.is_empty() {
+                    stats.notice(format!(
+                        "{} {}: reconnected after {:.1} s",
+                        self.conn.role(),
+                        self.conn.name(),
+                        waited.as_secs_f64()
+                    ));
+                }
                 if restarted {
                     self.info = (*info).clone();
                     return Ok(LinkEvent::Restarted(info));

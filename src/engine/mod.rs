@@ -22,6 +22,7 @@ pub mod nodes;
 pub mod pacer;
 pub mod pipe;
 pub mod restore;
+pub mod route;
 pub mod scan;
 pub mod slab;
 pub mod source;

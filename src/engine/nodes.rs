@@ -52,6 +52,11 @@ impl<N: HasLink> Nodes<N> {
         self.slab.insert(node)
     }
 
+    /// Drops a node (its connection must be closed first).
+    pub fn remove(&mut self, token: Token) -> Option<N> {
+        self.slab.remove(token)
+    }
+
     pub fn tokens(&self) -> Vec<Token> {
         self.slab.tokens()
     }

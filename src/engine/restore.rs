@@ -22,6 +22,7 @@ use std::collections::VecDeque;
 
 use resp::{Frame, Requests};
 
+use crate::cluster::redirect::{parse_redirect, Redirect};
 use crate::dump::rdb_version_of;
 use crate::engine::item::Item;
 use crate::error::{quote_key, Error, Role};
@@ -45,8 +46,32 @@ pub enum Outcome {
     Skipped,
     /// Refused for this key only; the message names it.
     Failed(String),
-    /// Not now (the target is loading, or busy): send it again later.
+    /// Not now (the target is loading, busy, or its cluster is down): send
+    /// it again later.
     Retry,
+    /// A cluster node says another node owns the key's slot (`MOVED`), or
+    /// is importing it (`ASK`): send it there.
+    Redirected(Redirect),
+}
+
+/// What a command in flight was, so its reply is read for what it is.
+#[derive(Debug)]
+enum Sent {
+    Restore(Item),
+    /// `ASKING` before a RESTORE redirected by `ASK`; its `+OK` is dropped.
+    Asking,
+    /// A topology query (`CLUSTER SHARDS` or `CLUSTER SLOTS`).
+    Topology,
+}
+
+/// A reply, read for what its command was.
+#[derive(Debug)]
+pub enum Reply {
+    Restored(Item, Outcome),
+    /// The reply to [`RestoreRole::query_topology`], as it came.
+    Topology(Frame),
+    /// The `+OK` of an `ASKING`.
+    Asking,
 }
 
 /// The restores of one target connection.
@@ -58,7 +83,9 @@ pub struct RestoreRole {
     absttl: bool,
     /// The newest DUMP format the target reads, when known.
     target_rdb: Option<u16>,
-    in_flight: VecDeque<Item>,
+    in_flight: VecDeque<Sent>,
+    /// RESTOREs among `in_flight`.
+    restores: usize,
 }
 
 impl RestoreRole {
@@ -69,6 +96,7 @@ impl RestoreRole {
             absttl: info.has_absttl(),
             target_rdb: info.rdb_version(),
             in_flight: VecDeque::new(),
+            restores: 0,
         }
     }
 
@@ -81,16 +109,43 @@ impl RestoreRole {
 
     /// True while another RESTORE may go out.
     pub fn has_room(&self) -> bool {
-        self.in_flight.len() < self.opts.pipeline as usize
+        self.restores < self.opts.pipeline as usize
     }
 
+    /// RESTOREs not yet answered.
     pub fn in_flight(&self) -> usize {
+        self.restores
+    }
+
+    /// Commands of any kind not yet answered.
+    pub fn owed(&self) -> usize {
         self.in_flight.len()
     }
 
-    /// Queues one `RESTORE`, or gives the item back when it has already
-    /// expired (`now_ms` is the wall clock in Unix ms).
-    pub fn send(&mut self, item: Item, out: &mut Requests, now_ms: u64) -> Result<(), Item> {
+    /// Queues a topology query; its reply comes back as [`Reply::Topology`].
+    /// `shards` picks `CLUSTER SHARDS` (Redis 7.0+) over `CLUSTER SLOTS`.
+    pub fn query_topology(&mut self, out: &mut Requests, shards: bool) {
+        let sub: &[u8] = if shards { b"SHARDS" } else { b"SLOTS" };
+        out.cmd().arg(b"CLUSTER").arg(sub).send();
+        self.in_flight.push_back(Sent::Topology);
+    }
+
+    /// True while a topology query is unanswered.
+    pub fn querying_topology(&self) -> bool {
+        self.in_flight.iter().any(|s| matches!(s, Sent::Topology))
+    }
+
+    /// Queues one `RESTORE` (after `ASKING` when `asking`: the key's slot is
+    /// being imported by this node), or gives the item back when it has
+    /// already expired (`now_ms` is the wall clock in Unix ms). Returns the
+    /// commands queued.
+    pub fn send(
+        &mut self,
+        item: Item,
+        asking: bool,
+        out: &mut Requests,
+        now_ms: u64,
+    ) -> Result<usize, Item> {
         let expires = item.expire_at_ms != 0;
         if expires && item.expire_at_ms <= now_ms {
             return Err(item);
@@ -101,6 +156,10 @@ impl RestoreRole {
             (true, true) => item.expire_at_ms,
             (true, false) => item.expire_at_ms - now_ms,
         };
+        if asking {
+            out.cmd().arg(b"ASKING").send();
+            self.in_flight.push_back(Sent::Asking);
+        }
         let mut restore = out
             .cmd()
             .arg(b"RESTORE")
@@ -114,26 +173,36 @@ impl RestoreRole {
             restore = restore.arg(b"ABSTTL");
         }
         restore.send();
-        self.in_flight.push_back(item);
-        Ok(())
+        self.in_flight.push_back(Sent::Restore(item));
+        self.restores += 1;
+        Ok(1 + usize::from(asking))
     }
 
-    /// Takes one reply: which item it was for and what became of it.
-    pub fn on_reply(&mut self, frame: Frame) -> Result<(Item, Outcome), Error> {
-        let Some(item) = self.in_flight.pop_front() else {
-            return Err(self.protocol("a reply arrived for no command".into()));
+    /// Takes one reply: for a RESTORE, which item it was for and what
+    /// became of it.
+    pub fn on_reply(&mut self, frame: Frame) -> Result<Reply, Error> {
+        let item = match self.in_flight.pop_front() {
+            None => return Err(self.protocol("a reply arrived for no command".into())),
+            Some(Sent::Topology) => return Ok(Reply::Topology(frame)),
+            // An ASKING refused shows again in the RESTORE's reply.
+            Some(Sent::Asking) => return Ok(Reply::Asking),
+            Some(Sent::Restore(item)) => item,
         };
+        self.restores -= 1;
         let outcome = match frame {
             Frame::Simple(_) => Outcome::Copied,
             Frame::Error(e) => self.on_error(&item, &e)?,
             other => return Err(self.protocol(format!("unexpected reply to RESTORE: {other:?}"))),
         };
-        Ok((item, outcome))
+        Ok(Reply::Restored(item, outcome))
     }
 
     /// Sorts a RESTORE error: a skipped key, a failed key, a retry, or the end
     /// of the run.
     fn on_error(&self, item: &Item, message: &[u8]) -> Result<Outcome, Error> {
+        if let Some(redirect) = parse_redirect(message) {
+            return Ok(Outcome::Redirected(redirect));
+        }
         let server = text(message);
         let payload_rdb = rdb_version_of(&item.payload);
         match classify(message, payload_rdb, self.target_rdb) {
@@ -164,9 +233,16 @@ impl RestoreRole {
     }
 
     /// The connection was lost: every unacknowledged item, oldest first, to
-    /// be sent again.
-    pub fn take_in_flight(&mut self) -> VecDeque<Item> {
+    /// be sent again (an unanswered topology query is simply forgotten).
+    pub fn take_in_flight(&mut self) -> Vec<Item> {
+        self.restores = 0;
         std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .filter_map(|sent| match sent {
+                Sent::Restore(item) => Some(item),
+                Sent::Asking | Sent::Topology => None,
+            })
+            .collect()
     }
 
     fn protocol(&self, detail: String) -> Error {
@@ -212,10 +288,12 @@ pub fn classify(message: &[u8], payload_rdb: Option<u16>, target_rdb: Option<u16
         b"NOAUTH" | b"NOPERM" | b"WRONGPASS" => {
             Refusal::Fatal("the target user may not RESTORE: check its ACL")
         }
-        b"MOVED" | b"ASK" | b"CLUSTERDOWN" | b"CROSSSLOT" => {
-            Refusal::Fatal("the target is a cluster, which this build does not support yet")
-        }
-        b"LOADING" | b"TRYAGAIN" | b"BUSY" | b"MASTERDOWN" => Refusal::Retry,
+        // A redirect from a server that is not known as a cluster node
+        // (the caller handles MOVED/ASK from cluster nodes before this).
+        b"MOVED" | b"ASK" | b"CROSSSLOT" => Refusal::Fatal(
+            "the target answers like a Redis Cluster node but did not say it is one at start-up",
+        ),
+        b"LOADING" | b"TRYAGAIN" | b"BUSY" | b"MASTERDOWN" | b"CLUSTERDOWN" => Refusal::Retry,
         b"ERR" if contains(message, b"unknown command") => Refusal::Fatal(
             "RESTORE is disabled or renamed on the target; rump cannot write without it",
         ),
@@ -319,8 +397,8 @@ mod tests {
         };
         let mut role = RestoreRole::new("t:1", opts, &info());
         let mut out = Requests::new();
-        role.send(item("a", 0), &mut out, 1000).unwrap();
-        role.send(item("b", 5000), &mut out, 1000).unwrap();
+        role.send(item("a", 0), false, &mut out, 1000).unwrap();
+        role.send(item("b", 5000), false, &mut out, 1000).unwrap();
         assert!(!role.has_room());
         let text = String::from_utf8_lossy(&out.to_bytes()).into_owned();
         assert!(
@@ -332,10 +410,14 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("REPLACE\r\n$6\r\nABSTTL\r\n"), "{text}");
-        let (done, outcome) = role.on_reply(Frame::Simple("OK".into())).unwrap();
+        let Reply::Restored(done, outcome) = role.on_reply(Frame::Simple("OK".into())).unwrap()
+        else {
+            panic!("a RESTORE's reply");
+        };
         assert_eq!((&done.key[..], outcome), (&b"a"[..], Outcome::Copied));
         let back = role.take_in_flight();
         assert_eq!(back.len(), 1);
+        assert!(role.has_room());
         assert_eq!(&back[0].key[..], b"b");
         assert_eq!(role.in_flight(), 0);
         assert!(
@@ -352,21 +434,78 @@ mod tests {
         };
         let mut role = RestoreRole::new("t:1", opts, &info());
         let mut out = Requests::new();
-        assert!(role.send(item("old", 999), &mut out, 1000).is_err());
-        role.send(item("x", 0), &mut out, 1000).unwrap();
-        role.send(item("y", 0), &mut out, 1000).unwrap();
-        role.send(item("z", 0), &mut out, 1000).unwrap();
-        let (_, o) = role
-            .on_reply(Frame::Error("BUSYKEY exists".into()))
-            .unwrap();
+        assert!(role.send(item("old", 999), false, &mut out, 1000).is_err());
+        role.send(item("x", 0), false, &mut out, 1000).unwrap();
+        role.send(item("y", 0), false, &mut out, 1000).unwrap();
+        role.send(item("z", 0), false, &mut out, 1000).unwrap();
+        let outcome = |r: Reply| match r {
+            Reply::Restored(_, o) => o,
+            other => panic!("{other:?}"),
+        };
+        let o = outcome(
+            role.on_reply(Frame::Error("BUSYKEY exists".into()))
+                .unwrap(),
+        );
         assert_eq!(o, Outcome::Skipped);
-        let (_, o) = role
-            .on_reply(Frame::Error("ERR Bad data format".into()))
-            .unwrap();
+        let o = outcome(
+            role.on_reply(Frame::Error("ERR Bad data format".into()))
+                .unwrap(),
+        );
         assert!(matches!(o, Outcome::Failed(m) if m.contains("RESTORE \"y\" failed")));
         let e = role
             .on_reply(Frame::Error("OOM no room".into()))
             .unwrap_err();
         assert!(e.to_string().contains("out of memory"), "{e}");
+    }
+
+    #[test]
+    fn cluster_replies_are_read_for_what_their_command_was() {
+        let opts = RestoreOptions {
+            pipeline: 8,
+            replace: true,
+        };
+        let mut role = RestoreRole::new("t:1", opts, &info());
+        let mut out = Requests::new();
+        assert_eq!(role.send(item("a", 0), true, &mut out, 1000), Ok(2));
+        role.send(item("b", 0), false, &mut out, 1000).unwrap();
+        role.query_topology(&mut out, true);
+        assert!(role.querying_topology());
+        assert_eq!((role.in_flight(), role.owed()), (2, 4));
+        let text = String::from_utf8_lossy(&out.to_bytes()).into_owned();
+        assert!(
+            text.starts_with("*1\r\n$6\r\nASKING\r\n*5\r\n$7\r\nRESTORE"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("*2\r\n$7\r\nCLUSTER\r\n$6\r\nSHARDS\r\n"),
+            "{text}"
+        );
+        assert!(matches!(
+            role.on_reply(Frame::Simple("OK".into())).unwrap(),
+            Reply::Asking
+        ));
+        let moved = role
+            .on_reply(Frame::Error("MOVED 15495 127.0.0.1:7002".into()))
+            .unwrap();
+        assert!(matches!(
+            moved,
+            Reply::Restored(_, Outcome::Redirected(Redirect::Moved { slot: 15495, .. }))
+        ));
+        let ask = role
+            .on_reply(Frame::Error("ASK 3300 127.0.0.1:7001".into()))
+            .unwrap();
+        assert!(matches!(
+            ask,
+            Reply::Restored(i, Outcome::Redirected(Redirect::Ask { slot: 3300, .. })) if &i.key[..] == b"b"
+        ));
+        assert!(matches!(
+            role.on_reply(Frame::Array(vec![])).unwrap(),
+            Reply::Topology(_)
+        ));
+        assert_eq!(role.owed(), 0);
+        assert_eq!(
+            classify(b"CLUSTERDOWN The cluster is down", None, None),
+            Refusal::Retry
+        );
     }
 }

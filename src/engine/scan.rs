@@ -23,6 +23,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use resp::{Frame, Requests};
 
+use crate::cluster::slot::slot;
+use crate::cluster::slots::SlotSet;
 use crate::engine::clock::now_ms;
 use crate::engine::item::{Batch, Item, PageId};
 use crate::engine::ledger::Ledger;
@@ -50,6 +52,9 @@ pub enum ExpiryRead {
 /// What the scan is asked to do.
 #[derive(Clone, Debug)]
 pub struct ScanOptions {
+    /// Only keys whose hash slot is in this set (`--slots`, `--partition`):
+    /// the others are left out before any DUMP is sent for them.
+    pub slots: Option<SlotSet>,
     pub scan_count: u32,
     /// Most commands in flight.
     pub pipeline: u32,
@@ -305,14 +310,16 @@ impl ScanRole {
             return Ok(());
         }
         let mut found = Vec::with_capacity(keys.len());
+        let returned = keys.len() as u64;
         for key in keys {
             match key {
-                Frame::Bulk(key) => found.push(key),
+                Frame::Bulk(key) if self.selected(&key) => found.push(key),
+                Frame::Bulk(_) => {}
                 _ => return Err(self.protocol(malformed("a key is not a bulk string"))),
             }
         }
         self.calls += 1;
-        self.returned += found.len() as u64;
+        self.returned += returned;
         self.check_scan_ends()?;
         let page = self
             .ledger
@@ -326,6 +333,14 @@ impl ScanRole {
             ScanState::Ready
         };
         Ok(())
+    }
+
+    /// True when `key` is in the selected slots.
+    fn selected(&self, key: &[u8]) -> bool {
+        self.opts
+            .slots
+            .as_ref()
+            .map_or(true, |set| set.contains(slot(key)))
     }
 
     /// A SCAN that never returns cursor 0 is a broken server or proxy, not
@@ -479,6 +494,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         let node = ledger.add_node("h:1", "r", 0, "0");
         let opts = ScanOptions {
+            slots: None,
             scan_count,
             pipeline: 64,
             match_pattern: None,

@@ -1,22 +1,29 @@
-//! The target loop: owns every target connection (a slab keyed by mio
-//! token), takes batches from the channel, and drives each connection's
-//! restore role and link.
+//! The target loop: owns every target connection (one for a standalone
+//! server, one per master for a cluster; a slab keyed by mio token), takes
+//! batches from the channel, routes each item to the connection that must
+//! write it, and drives each connection's restore role and link.
 //!
 //! Nothing is forgotten before it is acknowledged: an item stays in this
-//! loop (queued, or in flight in a role) until the target answers for it,
-//! and only then is its share of the channel's byte budget released and its
-//! page acknowledged in the ledger. A lost connection puts its in-flight
-//! items back at the front of the queue; a reply that means "not now"
-//! (LOADING) puts its item back after a pause. A target that restarted may
-//! have lost what it acknowledged, so the copy starts over
-//! ([`Control::start_over`]) and everything of the earlier pass is dropped.
+//! loop (queued on a node, waiting for a fresh slot map, or in flight in a
+//! role) until a target answers for it, and only then is its share of the
+//! channel's byte budget released and its page acknowledged in the ledger.
+//! A lost connection puts its in-flight items back at the front of its
+//! queue; a reply that means "not now" (LOADING, TRYAGAIN, CLUSTERDOWN)
+//! puts its item back after a pause; `MOVED` parks it until the cluster's
+//! new slot map is read; `ASK` sends it, after `ASKING`, to the node named.
+//! A target that restarted may have lost what it acknowledged, so the copy
+//! starts over ([`Control::start_over`]) and everything of the earlier pass
+//! is dropped.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Poll, Token};
+use resp::Frame;
 
+use crate::cluster::redirect::Redirect;
+use crate::cluster::topology::Topology;
 use crate::engine::clock::{backoff, now_ms};
 use crate::engine::control::Control;
 use crate::engine::item::Item;
@@ -24,8 +31,11 @@ use crate::engine::ledger::{Acks, Ledger};
 use crate::engine::link::{Link, LinkEvent};
 use crate::engine::nodes::{HasLink, Nodes};
 use crate::engine::pipe::{BatchReceiver, RecvError};
-use crate::engine::restore::{Outcome, RestoreRole};
+use crate::engine::restore::{Outcome, Reply, RestoreOptions, RestoreRole};
+use crate::engine::route::Route;
 use crate::error::{quote_key, Error, Role};
+use crate::net::conn::Conn;
+use crate::net::ServerInfo;
 use crate::progress::Stats;
 
 /// Most bytes queued for one socket at once; with the pipeline window this
@@ -37,11 +47,35 @@ const QUEUE_AHEAD: usize = 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
-/// One target connection and its restores.
+/// An item waiting to be sent.
+#[derive(Debug)]
+struct Queued {
+    item: Item,
+    /// Send `ASKING` first: this node is importing the key's slot.
+    asking: bool,
+}
+
+/// One target connection, its restores, and what waits to go out on it.
 #[derive(Debug)]
 pub struct TargetNode {
     pub link: Link,
     pub restore: RestoreRole,
+    queue: VecDeque<Queued>,
+}
+
+impl TargetNode {
+    pub fn new(link: Link, restore: RestoreRole) -> TargetNode {
+        TargetNode {
+            link,
+            restore,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Nothing queued and nothing unanswered.
+    fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.restore.owed() == 0
+    }
 }
 
 impl HasLink for TargetNode {
@@ -62,28 +96,34 @@ struct Retry {
     attempts: u32,
 }
 
-/// The items this loop holds and its accounting for them, apart from the
-/// connections so that a node and the work can be borrowed together.
+/// This loop's accounting, apart from the connections so that a node and
+/// the accounting can be borrowed together.
 #[derive(Debug)]
 struct Work {
-    /// Items received (or given back) and not yet sent.
-    queue: VecDeque<Item>,
     /// The copy pass; items of an earlier one count for nothing.
     epoch: u16,
     acks: Acks,
     /// Budget to give back to the channel at the end of this turn.
     released: usize,
     retry: Option<Retry>,
+    /// Items whose node is not known until the slot map is read again.
+    limbo: Vec<Item>,
+    /// Items an `ASK` sends to another node.
+    asked: Vec<(Item, Redirect)>,
+    /// Topology replies to apply.
+    topologies: Vec<Frame>,
     timeout: Duration,
     stats: Arc<Stats>,
 }
 
-/// The target side of a migration into a server.
+/// The target side of a migration into a server or a cluster.
 #[derive(Debug)]
 pub struct TargetLoop {
     nodes: Nodes<TargetNode>,
+    route: Route,
     rx: BatchReceiver,
     work: Work,
+    opts: RestoreOptions,
     source_done: bool,
     /// The source stopped before the end (it failed or was stopped).
     abandoned: bool,
@@ -93,28 +133,36 @@ pub struct TargetLoop {
 
 impl TargetLoop {
     /// A loop over `poll`, which must own the waker the source uses to wake
-    /// this loop.
+    /// this loop. `route` says where items go; its tokens are those of the
+    /// nodes [`TargetLoop::add`]ed.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         poll: Poll,
         rx: BatchReceiver,
+        route: Route,
+        opts: RestoreOptions,
         timeout: Duration,
         stats: Arc<Stats>,
         control: Arc<Control>,
         ledger: Arc<Ledger>,
     ) -> TargetLoop {
         let work = Work {
-            queue: VecDeque::new(),
             epoch: control.epoch(),
             acks: Acks::default(),
             released: 0,
             retry: None,
+            limbo: Vec::new(),
+            asked: Vec::new(),
+            topologies: Vec::new(),
             timeout,
             stats,
         };
         TargetLoop {
             nodes: Nodes::new(poll),
+            route,
             rx,
             work,
+            opts,
             source_done: false,
             abandoned: false,
             control,
@@ -135,6 +183,12 @@ impl TargetLoop {
         self.nodes.add(node)
     }
 
+    /// The slot map of a cluster target, from the topology its nodes gave
+    /// at start-up (every master must already be added).
+    pub fn use_topology(&mut self, topology: &Topology) {
+        self.apply_topology(topology);
+    }
+
     /// Runs until the source is done and every write is acknowledged, or a
     /// stop (then in-flight writes get five seconds to finish).
     pub fn run(mut self) -> Result<(), Error> {
@@ -143,7 +197,7 @@ impl TargetLoop {
             if stopped_at.is_none() && self.control.stopped() {
                 stopped_at = Some(Instant::now());
                 // Items received but not yet sent are dropped.
-                self.work.drop_queue();
+                self.drop_queued();
             }
             if self.control.epoch() != self.work.epoch {
                 self.start_over(self.control.epoch());
@@ -155,13 +209,13 @@ impl TargetLoop {
             for token in self.nodes.tokens() {
                 busy |= self.drive(token, stopped_at.is_some())?;
             }
+            busy |= self.follow_cluster()?;
             self.work.acks.flush(&self.ledger);
             if self.work.released > 0 {
                 self.rx.release(std::mem::take(&mut self.work.released));
             }
 
-            let in_flight: usize = self.nodes.iter().map(|n| n.restore.in_flight()).sum();
-            let idle = in_flight == 0 && self.work.queue.is_empty();
+            let idle = self.work.limbo.is_empty() && self.nodes.iter().all(TargetNode::is_idle);
             if idle && stopped_at.is_some() {
                 return Ok(());
             }
@@ -188,17 +242,21 @@ impl TargetLoop {
         }
     }
 
-    /// Takes batches from the channel while the queue is short.
+    /// Items queued on every node.
+    fn queued(&self) -> usize {
+        self.nodes.iter().map(|n| n.queue.len()).sum()
+    }
+
+    /// Takes batches from the channel while the queues are short.
     fn receive(&mut self) {
-        let work = &mut self.work;
-        while !self.source_done && work.queue.len() < QUEUE_AHEAD {
-            match self.rx.try_recv(work.epoch) {
+        while !self.source_done && self.queued() < QUEUE_AHEAD {
+            match self.rx.try_recv(self.work.epoch) {
                 Ok(batch) => {
                     for item in batch.items {
-                        if item.page.epoch() == work.epoch {
-                            work.queue.push_back(item);
+                        if item.page.epoch() == self.work.epoch {
+                            self.route_item(item, false);
                         } else {
-                            work.released += item.cost();
+                            self.work.released += item.cost();
                         }
                     }
                 }
@@ -214,6 +272,26 @@ impl TargetLoop {
         }
     }
 
+    /// Queues an item on the node its key belongs to (first in line when it
+    /// comes back from a redirect), or parks it until the map is fresh.
+    fn route_item(&mut self, item: Item, again: bool) {
+        let Some(token) = self.route.token_for(&item.key) else {
+            self.work.limbo.push(item);
+            return;
+        };
+        match self.nodes.get_mut(token) {
+            Some((node, _)) if again => node.queue.push_front(Queued {
+                item,
+                asking: false,
+            }),
+            Some((node, _)) => node.queue.push_back(Queued {
+                item,
+                asking: false,
+            }),
+            None => self.work.limbo.push(item),
+        }
+    }
+
     /// One node's turn. `Ok(true)` when it could make progress at once.
     fn drive(&mut self, token: Token, stopping: bool) -> Result<bool, Error> {
         let Some((node, registry)) = self.nodes.get_mut(token) else {
@@ -225,6 +303,9 @@ impl TargetLoop {
             LinkEvent::Reconnected => {
                 let info = node.link.info.clone();
                 node.restore.update_server(&info);
+                if let (Some(topology), Some(_)) = (&info.topology, self.route.cluster()) {
+                    self.apply_topology(topology);
+                }
             }
             LinkEvent::Restarted(info) => {
                 node.restore.update_server(&info);
@@ -238,7 +319,14 @@ impl TargetLoop {
                 return Ok(true);
             }
         }
+        let Some((node, registry)) = self.nodes.get_mut(token) else {
+            return Ok(false);
+        };
         if node.link.is_down() {
+            // A lost master may have failed over: read the map again.
+            if let Some(cluster) = self.route.cluster() {
+                cluster.stale = true;
+            }
             return Ok(false);
         }
         let busy = match self.work.step(node, stopping) {
@@ -255,11 +343,178 @@ impl TargetLoop {
             return Ok(busy);
         }
         // Sent and not acknowledged: to be sent again, first, in order.
-        let back = node.restore.take_in_flight();
-        for item in back.into_iter().rev() {
-            self.work.queue.push_front(item);
+        for item in node.restore.take_in_flight().into_iter().rev() {
+            node.queue.push_front(Queued {
+                item,
+                asking: false,
+            });
         }
         Ok(false)
+    }
+
+    /// Cluster bookkeeping after every node's turn: items an `ASK` sent
+    /// elsewhere, topology replies, a query when the map is stale, and
+    /// nodes no longer needed. `Ok(true)` when there is more to do at once.
+    fn follow_cluster(&mut self) -> Result<bool, Error> {
+        let mut busy = false;
+        for (item, redirect) in std::mem::take(&mut self.work.asked) {
+            let token = self.node_at(redirect.host(), redirect.port())?;
+            if let Some((node, _)) = self.nodes.get_mut(token) {
+                node.queue.push_front(Queued { item, asking: true });
+                busy = true;
+            }
+        }
+        for frame in std::mem::take(&mut self.work.topologies) {
+            let Some(cluster) = self.route.cluster() else {
+                continue;
+            };
+            let parsed = match &frame {
+                // Before Redis 7.0 there is no CLUSTER SHARDS: ask the older way.
+                Frame::Error(_) if cluster.shards => {
+                    cluster.shards = false;
+                    cluster.stale = true;
+                    continue;
+                }
+                _ if cluster.shards => Topology::from_cluster_shards(&frame),
+                _ => Topology::from_cluster_slots(&frame),
+            };
+            match parsed {
+                Ok(topology) => {
+                    self.apply_topology(&topology);
+                    busy = true;
+                }
+                Err(e) => {
+                    return Err(Error::Protocol {
+                        role: Role::Target,
+                        endpoint: self.route_seed_name(),
+                        detail: format!("cannot read the cluster topology: {e}"),
+                    })
+                }
+            }
+        }
+        if !self.work.limbo.is_empty() {
+            if let Some(cluster) = self.route.cluster() {
+                cluster.stale = true;
+            }
+        }
+        self.query_topology_if_due();
+        Ok(busy)
+    }
+
+    fn route_seed_name(&mut self) -> String {
+        self.route
+            .cluster()
+            .map_or_else(String::new, |c| c.seed.to_string())
+    }
+
+    /// Sends a topology query on a ready node when the map is stale.
+    fn query_topology_if_due(&mut self) {
+        let Some(cluster) = self.route.cluster() else {
+            return;
+        };
+        if !cluster.query_due() {
+            return;
+        }
+        let shards = cluster.shards;
+        if self.nodes.iter().any(|n| n.restore.querying_topology()) {
+            return;
+        }
+        for token in self.nodes.tokens() {
+            let Some((node, _)) = self.nodes.get_mut(token) else {
+                continue;
+            };
+            if node.link.is_up() {
+                node.restore.query_topology(node.link.conn.out(), shards);
+                node.link.conn.owe(1);
+                if let Some(cluster) = self.route.cluster() {
+                    cluster.queried();
+                }
+                return;
+            }
+        }
+    }
+
+    /// The node at `host:port`, opened (and added) if it is new.
+    fn node_at(&mut self, host: &str, port: u16) -> Result<Token, Error> {
+        let endpoint = match self.route.cluster() {
+            Some(cluster) => cluster.endpoint_of(host, port),
+            None => {
+                return Err(Error::Protocol {
+                    role: Role::Target,
+                    endpoint: format!("{host}:{port}"),
+                    detail: "a redirect from a target that is not a cluster".into(),
+                })
+            }
+        };
+        for token in self.nodes.tokens() {
+            if let Some((node, _)) = self.nodes.get_mut(token) {
+                if node.link.conn.endpoint().addr == endpoint.addr {
+                    return Ok(token);
+                }
+            }
+        }
+        let token = self.nodes.next_token();
+        let conn = Conn::open(
+            Role::Target,
+            &endpoint,
+            self.nodes.registry(),
+            token,
+            self.work.timeout,
+        )?;
+        let restore = RestoreRole::new(conn.name(), self.opts.clone(), &ServerInfo::default());
+        let link = Link::opening(conn, self.work.timeout);
+        Ok(self.nodes.add(TargetNode::new(link, restore)))
+    }
+
+    /// Takes a fresh topology: opens connections to new masters, replaces
+    /// the slot map, sends everything queued or parked to where the map now
+    /// says, and closes nodes that no longer serve any slot once they are
+    /// idle.
+    fn apply_topology(&mut self, topology: &Topology) {
+        let mut tokens = Vec::new();
+        for master in topology.masters() {
+            match self.node_at(&master.host, master.port) {
+                Ok(token) => tokens.push((master.clone(), token)),
+                // Cannot even start a connect (the name does not resolve):
+                // its slots stay unowned, and the map is asked for again.
+                Err(e) => self
+                    .work
+                    .stats
+                    .notice(format!("{e}; asking the cluster again")),
+            }
+        }
+        if let Some(cluster) = self.route.cluster() {
+            cluster.replace(topology, |node| {
+                tokens
+                    .iter()
+                    .find(|(m, _)| m == node)
+                    .map_or(Token(usize::MAX), |(_, t)| *t)
+            });
+        }
+        let mut again: Vec<Item> = std::mem::take(&mut self.work.limbo);
+        for node in self.nodes.iter_mut() {
+            again.extend(node.queue.drain(..).map(|q| q.item));
+        }
+        for item in again {
+            self.route_item(item, false);
+        }
+        // Nodes that serve nothing and hold nothing are closed.
+        let mut unused = Vec::new();
+        if let Route::Cluster(cluster) = &self.route {
+            for token in self.nodes.tokens() {
+                if let Some((node, _)) = self.nodes.get_mut(token) {
+                    if !cluster.serves(token) && node.is_idle() {
+                        unused.push(token);
+                    }
+                }
+            }
+        }
+        for token in unused {
+            if let Some((node, registry)) = self.nodes.get_mut(token) {
+                node.link.conn.close(registry);
+            }
+            self.nodes.remove(token);
+        }
     }
 
     /// The copy starts over in `epoch`: everything of the earlier pass that
@@ -268,8 +523,24 @@ impl TargetLoop {
     fn start_over(&mut self, epoch: u16) {
         self.work.epoch = epoch;
         self.work.retry = None;
-        self.work.drop_queue();
+        self.drop_queued();
         self.source_done = false;
+    }
+
+    /// Drops every item not yet sent.
+    fn drop_queued(&mut self) {
+        let mut released = 0;
+        for node in self.nodes.iter_mut() {
+            released += node.queue.drain(..).map(|q| q.item.cost()).sum::<usize>();
+        }
+        released += self.work.limbo.drain(..).map(|i| i.cost()).sum::<usize>();
+        released += self
+            .work
+            .asked
+            .drain(..)
+            .map(|(i, _)| i.cost())
+            .sum::<usize>();
+        self.work.released += released;
     }
 }
 
@@ -277,7 +548,14 @@ impl Work {
     /// Reads a node's replies, sends what its windows allow, writes.
     fn step(&mut self, node: &mut TargetNode, stopping: bool) -> Result<bool, Error> {
         while let Some(frame) = node.link.conn.next_frame()? {
-            let (item, outcome) = node.restore.on_reply(frame)?;
+            let (item, outcome) = match node.restore.on_reply(frame)? {
+                Reply::Restored(item, outcome) => (item, outcome),
+                Reply::Topology(frame) => {
+                    self.topologies.push(frame);
+                    continue;
+                }
+                Reply::Asking => continue,
+            };
             if item.page.epoch() != self.epoch {
                 // Sent before the copy started over; the new pass sends it again.
                 self.released += item.cost();
@@ -286,6 +564,14 @@ impl Work {
             match outcome {
                 Outcome::Retry => {
                     self.retry_later(node, item)?;
+                    continue;
+                }
+                Outcome::Redirected(redirect @ Redirect::Ask { .. }) => {
+                    self.asked.push((item, redirect));
+                    continue;
+                }
+                Outcome::Redirected(Redirect::Moved { .. }) => {
+                    self.limbo.push(item);
                     continue;
                 }
                 Outcome::Copied => {
@@ -304,11 +590,11 @@ impl Work {
             let now = now_ms();
             let mut owed = 0;
             while node.restore.has_room() && node.link.conn.queued() < MAX_QUEUED_BYTES {
-                let Some(item) = self.queue.pop_front() else {
+                let Some(Queued { item, asking }) = node.queue.pop_front() else {
                     break;
                 };
-                match node.restore.send(item, node.link.conn.out(), now) {
-                    Ok(()) => owed += 1,
+                match node.restore.send(item, asking, node.link.conn.out(), now) {
+                    Ok(commands) => owed += commands,
                     Err(expired) => {
                         Stats::add(&self.stats.vanished, 1);
                         self.done(&expired);
@@ -321,7 +607,7 @@ impl Work {
         // More to send at once only while the socket takes it: a full socket
         // (a server that stopped reading) means waiting for an event.
         let can_send = sending
-            && !self.queue.is_empty()
+            && !node.queue.is_empty()
             && node.restore.has_room()
             && node.link.conn.queued() < MAX_QUEUED_BYTES;
         Ok(node.link.conn.may_read() || node.link.conn.may_write() || can_send)
@@ -329,7 +615,7 @@ impl Work {
 
     /// A reply said "not now": the item goes back first in line, and sending
     /// pauses with backoff, for up to the timeout.
-    fn retry_later(&mut self, node: &TargetNode, item: Item) -> Result<(), Error> {
+    fn retry_later(&mut self, node: &mut TargetNode, item: Item) -> Result<(), Error> {
         let now = Instant::now();
         let retry = self.retry.get_or_insert(Retry {
             since: now,
@@ -349,7 +635,10 @@ impl Work {
         }
         retry.at = now + backoff(retry.attempts);
         retry.attempts += 1;
-        self.queue.push_front(item);
+        node.queue.push_front(Queued {
+            item,
+            asking: false,
+        });
         Ok(())
     }
 
@@ -358,11 +647,5 @@ impl Work {
     fn done(&mut self, item: &Item) {
         self.acks.push(item.page);
         self.released += item.cost();
-    }
-
-    fn drop_queue(&mut self) {
-        for item in self.queue.drain(..) {
-            self.released += item.cost();
-        }
     }
 }

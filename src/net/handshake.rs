@@ -154,7 +154,8 @@ impl Handshake {
             (Step::Probe, frame) => self.info.pexpiretime = matches!(frame, Frame::Integer(_)),
             (Step::ReadOnly, Frame::Simple(_)) => {}
             (Step::Shards, frame @ Frame::Array(_)) => {
-                let topology = Topology::from_cluster_shards(&frame).map_err(|e| self.protocol(e))?;
+                let topology =
+                    Topology::from_cluster_shards(&frame).map_err(|e| self.protocol(e))?;
                 self.info.topology = Some(topology);
             }
             // Before Redis 7.0 there is no CLUSTER SHARDS: ask the older way.
@@ -164,7 +165,8 @@ impl Handshake {
                 queued += 1;
             }
             (Step::Slots, frame @ Frame::Array(_)) => {
-                let topology = Topology::from_cluster_slots(&frame).map_err(|e| self.protocol(e))?;
+                let topology =
+                    Topology::from_cluster_slots(&frame).map_err(|e| self.protocol(e))?;
                 self.info.topology = Some(topology);
             }
             (step, frame) => return Err(self.unexpected(step, frame)),
@@ -495,7 +497,10 @@ mod tests {
         hs.on_reply(Frame::Integer(-2), &mut out).unwrap();
         assert_eq!(hs.waiting_for(), "CLUSTER SHARDS");
         let fallback = hs
-            .on_reply(Frame::Error("ERR unknown subcommand 'SHARDS'".into()), &mut out)
+            .on_reply(
+                Frame::Error("ERR unknown subcommand 'SHARDS'".into()),
+                &mut out,
+            )
             .unwrap();
         assert_eq!(fallback, Progress::Pending(1));
         let Progress::Done(info) = hs.on_reply(one_master_slots(), &mut out).unwrap() else {
