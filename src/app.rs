@@ -465,6 +465,11 @@ fn migrate(
                 Arc::clone(&control),
                 Arc::clone(&ledger),
             );
+            if let (Some(first), Endpoint::Server(seed)) = (nodes.first(), &config.source) {
+                if first.info.cluster {
+                    source.set_cluster(seed.clone(), config.timeout);
+                }
+            }
             for mut opened in nodes {
                 let opts = scan_options(config, &opened)?;
                 opened

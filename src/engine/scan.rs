@@ -23,6 +23,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use resp::{Frame, Requests};
 
+use crate::cluster::redirect::{parse_redirect, Redirect};
 use crate::cluster::slot::slot;
 use crate::cluster::slots::SlotSet;
 use crate::engine::clock::now_ms;
@@ -70,6 +71,8 @@ enum Expect {
     Scan(u16),
     Dump(Bytes, PageId),
     Expiry,
+    /// The `+OK` of an `ASKING` before a redirected key's read.
+    Asking,
 }
 
 /// A DUMP reply, waiting for its expiry reply.
@@ -78,6 +81,9 @@ enum Dumped {
     Value(Bytes),
     Missing,
     TooLarge(u64),
+    /// The key's slot is served by another node (`MOVED`) or being moved
+    /// to it (`ASK`): it is read there.
+    Redirected(Redirect),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -98,8 +104,13 @@ pub struct ScanRole {
     /// wire; never reinterpreted).
     cursor: Bytes,
     scan: ScanState,
-    /// Keys found by SCAN and not yet asked for.
+    /// Keys found by SCAN (or handed over by another node's redirect) and
+    /// not yet asked for.
     keys: VecDeque<(Bytes, PageId)>,
+    /// Keys an `ASK` sent here: read after `ASKING`, before the others.
+    asked: VecDeque<(Bytes, PageId)>,
+    /// Keys a redirect sends to another node, for the loop to hand over.
+    redirected: Vec<(Bytes, PageId, Redirect)>,
     expect: VecDeque<Expect>,
     dumped: Option<(Bytes, PageId, Dumped)>,
     keys_in_flight: usize,
@@ -135,6 +146,8 @@ impl ScanRole {
             cursor: Bytes::copy_from_slice(cursor.as_bytes()),
             scan: ScanState::Ready,
             keys: VecDeque::new(),
+            asked: VecDeque::new(),
+            redirected: Vec::new(),
             expect: VecDeque::new(),
             dumped: None,
             keys_in_flight: 0,
@@ -147,9 +160,35 @@ impl ScanRole {
         }
     }
 
+    /// A role that scans nothing and only reads keys other nodes' redirects
+    /// send it (a node a `MOVED` named that is not scanned itself).
+    pub fn adopting(mut self) -> ScanRole {
+        self.scan = ScanState::Done;
+        self
+    }
+
     /// Every key of this node's scan is read (or the scan is empty).
     pub fn is_done(&self) -> bool {
-        self.scan == ScanState::Done && self.keys.is_empty() && self.expect.is_empty()
+        self.scan == ScanState::Done
+            && self.keys.is_empty()
+            && self.asked.is_empty()
+            && self.expect.is_empty()
+            && self.redirected.is_empty()
+    }
+
+    /// A key another node redirected here, to be read on this node (after
+    /// `ASKING` when `ask`).
+    pub fn adopt(&mut self, key: Bytes, page: PageId, ask: bool) {
+        if ask {
+            self.asked.push_back((key, page));
+        } else {
+            self.keys.push_front((key, page));
+        }
+    }
+
+    /// The keys redirected away since the last call.
+    pub fn take_redirected(&mut self) -> Vec<(Bytes, PageId, Redirect)> {
+        std::mem::take(&mut self.redirected)
     }
 
     /// Nothing in flight and nothing to issue without a new page.
@@ -159,7 +198,7 @@ impl ScanRole {
 
     /// Keys found and not yet asked for (the pacer's business).
     pub fn has_keys(&self) -> bool {
-        !self.keys.is_empty()
+        !self.keys.is_empty() || !self.asked.is_empty()
     }
 
     /// Queues SCAN and DUMP/expiry commands as the windows allow; returns
@@ -207,18 +246,31 @@ impl ScanRole {
         };
         let mut issued = 0;
         while self.keys_in_flight < window && allowance > 0 {
-            let Some((key, page)) = self.keys.pop_front() else {
-                break;
+            let (key, page, ask) = match self.asked.pop_front() {
+                Some((key, page)) => (key, page, true),
+                None => match self.keys.pop_front() {
+                    Some((key, page)) => (key, page, false),
+                    None => break,
+                },
             };
+            if ask {
+                out.cmd().arg(b"ASKING").send();
+                self.expect.push_back(Expect::Asking);
+                queued += 1;
+            }
             out.cmd().arg(b"DUMP").arg(&key).send();
             queued += 1;
-            match opts.expiry {
-                ExpiryRead::Absolute => out.cmd().arg(b"PEXPIRETIME").arg(&key).send(),
-                ExpiryRead::Relative => out.cmd().arg(b"PTTL").arg(&key).send(),
-                ExpiryRead::Skip => {}
-            }
-            self.expect.push_back(Expect::Dump(key, page));
+            self.expect.push_back(Expect::Dump(key.clone(), page));
             if opts.expiry != ExpiryRead::Skip {
+                if ask {
+                    out.cmd().arg(b"ASKING").send();
+                    self.expect.push_back(Expect::Asking);
+                    queued += 1;
+                }
+                match opts.expiry {
+                    ExpiryRead::Absolute => out.cmd().arg(b"PEXPIRETIME").arg(&key).send(),
+                    _ => out.cmd().arg(b"PTTL").arg(&key).send(),
+                }
                 self.expect.push_back(Expect::Expiry);
                 queued += 1;
             }
@@ -250,10 +302,14 @@ impl ScanRole {
         };
         match self.expect.pop_front() {
             Some(Expect::Scan(epoch)) => self.on_scan(frame, epoch),
+            Some(Expect::Asking) => Ok(()),
             Some(Expect::Dump(key, page)) => {
                 let dumped = match frame {
                     Frame::Bulk(payload) => Dumped::Value(payload),
                     Frame::Null => Dumped::Missing,
+                    Frame::Error(e) if parse_redirect(&e).is_some() => {
+                        Dumped::Redirected(parse_redirect(&e).expect("just parsed"))
+                    }
                     other => {
                         return Err(self.unexpected(&format!("DUMP {}", quote_key(&key)), other))
                     }
@@ -265,6 +321,11 @@ impl ScanRole {
                 let Some((key, page, dumped)) = self.dumped.take() else {
                     return Err(self.protocol("an expiry reply without its DUMP".into()));
                 };
+                if matches!(dumped, Dumped::Redirected(_)) {
+                    // Redirected too; the key is read where its DUMP goes.
+                    self.finish(key, page, dumped, -1, batch);
+                    return Ok(());
+                }
                 match frame {
                     Frame::Integer(n) => {
                         self.finish(key, page, dumped, n, batch);
@@ -372,6 +433,10 @@ impl ScanRole {
         let payload = match dumped {
             Dumped::Value(payload) => payload,
             Dumped::Missing => return self.vanished(page),
+            Dumped::Redirected(redirect) => {
+                self.redirected.push((key, page, redirect));
+                return;
+            }
             Dumped::TooLarge(len) => {
                 self.stats.fail(format!(
                     "source {}: DUMP {} is {len} bytes, over the limit rump reads; key not copied",
@@ -417,7 +482,7 @@ impl ScanRole {
             match expect {
                 Expect::Dump(key, page) => again.push((key, page)),
                 Expect::Scan(_) => self.scan = ScanState::Ready,
-                Expect::Expiry => {}
+                Expect::Expiry | Expect::Asking => {}
             }
         }
         for entry in again.into_iter().rev() {
@@ -433,6 +498,8 @@ impl ScanRole {
         self.epoch = epoch;
         self.cursor = Bytes::from_static(b"0");
         self.keys.clear();
+        self.asked.clear();
+        self.redirected.clear();
         // A SCAN in flight is answered for the old epoch and ignored; its
         // place in the queue keeps the replies in step.
         self.scan = if self.expect.iter().any(|e| matches!(e, Expect::Scan(_))) {
@@ -453,6 +520,11 @@ impl ScanRole {
         {
             self.scan = ScanState::Ready;
         }
+    }
+
+    /// What this scan was asked to do.
+    pub fn options(&self) -> &ScanOptions {
+        &self.opts
     }
 
     /// The copy epoch this scan is in.
@@ -665,5 +737,48 @@ mod tests {
         assert!(stats.failures()[0].contains("\"big\" is 600000000 bytes"));
         ledger.done(&[(batch.items[0].page, 1)]);
         assert!(ledger.snapshot()[0].complete);
+    }
+
+    #[test]
+    fn a_redirected_dump_is_handed_over_and_an_asked_key_read_after_asking() {
+        let (mut scan, _, stats) = role(ExpiryRead::Absolute);
+        let mut out = Requests::new();
+        let mut batch = Batch::default();
+        scan.issue(&mut out, None);
+        scan.on_reply(scan_reply("0", &["moved", "kept"]), &mut batch)
+            .unwrap();
+        scan.issue(&mut out, None);
+        sent(&mut out);
+        let moved = Incoming::Frame(Frame::Error("MOVED 1234 127.0.0.1:7002".into()));
+        scan.on_reply(moved, &mut batch).unwrap();
+        // The expiry read is redirected too, and ignored.
+        let again = Incoming::Frame(Frame::Error("MOVED 1234 127.0.0.1:7002".into()));
+        scan.on_reply(again, &mut batch).unwrap();
+        scan.on_reply(bulk("pk"), &mut batch).unwrap();
+        scan.on_reply(int(-1), &mut batch).unwrap();
+        assert_eq!(batch.len(), 1);
+        assert!(
+            !scan.is_done(),
+            "a redirected key is still to be handed over"
+        );
+        let redirected = scan.take_redirected();
+        assert_eq!(redirected.len(), 1);
+        assert_eq!(&redirected[0].0[..], b"moved");
+        assert_eq!(redirected[0].2.addr(), "127.0.0.1:7002");
+        assert!(scan.is_done());
+        assert_eq!(stats.vanished.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+        let (key, page, _) = redirected.into_iter().next().unwrap();
+        let (mut other, _, _) = role(ExpiryRead::Absolute);
+        let other_ref = &mut other;
+        other_ref.adopt(key, page, true);
+        let mut out = Requests::new();
+        // SCAN, then ASKING + DUMP + ASKING + PEXPIRETIME for the asked key.
+        assert_eq!(other_ref.issue(&mut out, None), 5);
+        let text = sent(&mut out);
+        assert!(
+            text.contains("ASKING\r\n*2\r\n$4\r\nDUMP\r\n$5\r\nmoved"),
+            "{text}"
+        );
     }
 }

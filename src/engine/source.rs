@@ -17,17 +17,22 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use mio::{Poll, Token};
 
+use crate::cluster::redirect::Redirect;
+use crate::config::ServerEndpoint;
 use crate::engine::control::Control;
-use crate::engine::item::Batch;
+use crate::engine::item::{Batch, PageId};
 use crate::engine::ledger::Ledger;
 use crate::engine::link::{Link, LinkEvent};
 use crate::engine::nodes::{HasLink, Nodes};
 use crate::engine::pacer::Pacer;
 use crate::engine::pipe::{BatchSender, SendError};
+use crate::engine::route::ClusterRoute;
 use crate::engine::scan::ScanRole;
-use crate::error::Error;
+use crate::error::{Error, Role};
+use crate::net::conn::Conn;
 use crate::progress::Stats;
 
 /// Items per batch: amortises channel and wake-up costs.
@@ -70,6 +75,11 @@ pub struct SourceLoop {
     stats: Arc<Stats>,
     control: Arc<Control>,
     ledger: Arc<Ledger>,
+    /// For a cluster source, the node named by `-from` (its credentials
+    /// reach every node) and how long a node may take to answer.
+    cluster: Option<(ServerEndpoint, Duration)>,
+    /// A redirect showed the source's slots moving (said once).
+    resharded: bool,
 }
 
 impl SourceLoop {
@@ -95,7 +105,16 @@ impl SourceLoop {
             stats,
             control,
             ledger,
+            cluster: None,
+            resharded: false,
         }
+    }
+
+    /// The source is a cluster reached through `seed`: a key a node
+    /// redirects elsewhere is read on the node named, connected to if need
+    /// be, within `timeout`.
+    pub fn set_cluster(&mut self, seed: ServerEndpoint, timeout: Duration) {
+        self.cluster = Some((seed, timeout));
     }
 
     /// The token the next node will get: its connection must be registered
@@ -195,6 +214,10 @@ impl SourceLoop {
             node.scan.on_lost();
             return Ok(false);
         }
+        let redirected = node.scan.take_redirected();
+        for (key, page, redirect) in redirected {
+            self.hand_over(key, page, &redirect)?;
+        }
         if self.batch_is_full() && !held {
             let batch = self.take_batch();
             if !self.send(batch)? {
@@ -202,6 +225,72 @@ impl SourceLoop {
             }
         }
         Ok(busy)
+    }
+
+    /// A key whose DUMP was redirected (its slot moved, or is moving) is read
+    /// on the node the redirect names, which is connected to if it is new.
+    fn hand_over(&mut self, key: Bytes, page: PageId, redirect: &Redirect) -> Result<(), Error> {
+        let Some((seed, timeout)) = &self.cluster else {
+            return Err(Error::Protocol {
+                role: Role::Source,
+                endpoint: redirect.addr().to_string(),
+                detail: "a redirect from a source that is not a cluster".into(),
+            });
+        };
+        let endpoint =
+            ClusterRoute::new(seed.clone(), true).endpoint_of(redirect.host(), redirect.port());
+        let ask = matches!(redirect, Redirect::Ask { .. });
+        if !self.resharded {
+            self.resharded = true;
+            // SCAN promises nothing about keys that move while it runs.
+            self.stats.notice(format!(
+                "source cluster: slot {} is moving to {} during the scan; keys moved while the \
+                 scan runs can be missed by SCAN, so run rump again once the resharding is done \
+                 (keys already copied are simply replaced)",
+                redirect.slot(),
+                redirect.addr()
+            ));
+        }
+        for token in self.nodes.tokens() {
+            if let Some((node, _)) = self.nodes.get_mut(token) {
+                if node.link.conn.endpoint().addr == endpoint.addr {
+                    node.scan.adopt(key, page, ask);
+                    return Ok(());
+                }
+            }
+        }
+        let opts = match self.nodes.iter().next() {
+            Some(node) => node.scan.options().clone(),
+            None => return Ok(()),
+        };
+        let token = self.nodes.next_token();
+        let conn = Conn::open(
+            Role::Source,
+            &endpoint,
+            self.nodes.registry(),
+            token,
+            *timeout,
+        )?;
+        let name = conn.name().to_string();
+        let index = self.ledger.add_node(&name, "", 0, "0");
+        let mut scan = ScanRole::new(
+            index,
+            &name,
+            opts,
+            self.epoch,
+            "0",
+            0,
+            Arc::clone(&self.ledger),
+            Arc::clone(&self.stats),
+        )
+        .adopting();
+        scan.adopt(key, page, ask);
+        self.nodes.add(SourceNode {
+            link: Link::opening(conn, *timeout),
+            scan,
+            index,
+        });
+        Ok(())
     }
 
     /// The copy epoch moved (the target restarted): start every scan over.
