@@ -127,6 +127,8 @@ pub struct TargetLoop {
     source_done: bool,
     /// The source stopped before the end (it failed or was stopped).
     abandoned: bool,
+    /// The masters of the last topology applied, to say when they change.
+    masters: Vec<String>,
     control: Arc<Control>,
     ledger: Arc<Ledger>,
 }
@@ -165,6 +167,7 @@ impl TargetLoop {
             opts,
             source_done: false,
             abandoned: false,
+            masters: Vec::new(),
             control,
             ledger,
         }
@@ -471,6 +474,20 @@ impl TargetLoop {
     /// says, and closes nodes that no longer serve any slot once they are
     /// idle.
     fn apply_topology(&mut self, topology: &Topology) {
+        let mut masters: Vec<String> = topology
+            .shards()
+            .iter()
+            .filter(|s| !s.slots.is_empty())
+            .map(|s| s.master.addr())
+            .collect();
+        masters.sort();
+        if !self.masters.is_empty() && masters != self.masters {
+            self.work.stats.notice(format!(
+                "target cluster: the masters are now {}; following the new slot map",
+                masters.join(", ")
+            ));
+        }
+        self.masters = masters;
         let mut tokens = Vec::new();
         for master in topology.masters() {
             match self.node_at(&master.host, master.port) {
