@@ -573,6 +573,7 @@ fn selection(config: &Config, source: &ServerEndpoint) -> Selection {
         source: source.to_string(),
         match_pattern: config.match_pattern.clone(),
         key_type: config.key_type.clone(),
+        slots: config.slots.as_ref().map(ToString::to_string),
     }
 }
 

@@ -9,11 +9,12 @@
 //! source 10.0.0.1:6379/0
 //! match 757365723a2a
 //! type -
+//! slots 0-5460
 //! copied 123456
 //! node 10.0.0.1:6379 run_id 5d1e... db 0 cursor 81920
 //! ```
 //!
-//! `source`, `match` (hex, so any bytes survive) and `type` are the key
+//! `source`, `match` (hex, so any bytes survive), `type` and `slots` are the key
 //! selection: a run whose selection differs would resume into the wrong
 //! keys, so it is refused (exit 2). A `node` line per source node records
 //! its run_id and the last cursor all of whose keys the target acknowledged.
@@ -36,6 +37,8 @@ pub struct Selection {
     pub source: String,
     pub match_pattern: Option<Vec<u8>>,
     pub key_type: Option<String>,
+    /// `--slots`/`--partition`, as slot ranges (`0-5460,10923`).
+    pub slots: Option<String>,
 }
 
 /// A checkpoint file's contents.
@@ -57,6 +60,7 @@ impl Checkpoint {
             s.match_pattern.as_deref().map_or("-".into(), hex)
         ));
         out.push_str(&format!("type {}\n", s.key_type.as_deref().unwrap_or("-")));
+        out.push_str(&format!("slots {}\n", s.slots.as_deref().unwrap_or("-")));
         out.push_str(&format!("copied {}\n", self.copied));
         for n in &self.nodes {
             let cursor = if n.complete { "done" } else { &n.cursor };
@@ -86,6 +90,8 @@ impl Checkpoint {
                 "match" => cp.selection.match_pattern = Some(unhex(value).ok_or_else(bad)?),
                 "type" if value == "-" => {}
                 "type" => cp.selection.key_type = Some(value.to_string()),
+                "slots" if value == "-" => {}
+                "slots" => cp.selection.slots = Some(value.to_string()),
                 "copied" => cp.copied = value.parse().map_err(|_| bad())?,
                 "node" => cp.nodes.push(parse_node(value).ok_or_else(bad)?),
                 _ => return Err(bad()),
@@ -224,6 +230,9 @@ fn describe(s: &Selection) -> String {
     if let Some(t) = &s.key_type {
         text.push_str(&format!(" --type {t}"));
     }
+    if let Some(slots) = &s.slots {
+        text.push_str(&format!(" --slots {slots}"));
+    }
     text
 }
 
@@ -237,6 +246,7 @@ mod tests {
                 source: "127.0.0.1:6379/2".into(),
                 match_pattern: Some(b"user:\xff*".to_vec()),
                 key_type: Some("hash".into()),
+                slots: Some("0-5460,10923".into()),
             },
             copied: 12,
             nodes: vec![NodeProgress {
