@@ -6,7 +6,8 @@
 //! every key (untimed), measure the source and target ceilings, then run each
 //! tool `--reps` times, alternating tools, each on a flushed target, measuring
 //! wall time, CPU, peak RSS and the servers' CPU, and check the target after
-//! every run.
+//! every run. `--topology` makes either end a 3-master Redis Cluster
+//! (issue 9); each topology listed gets its own servers, one after the other.
 
 #[path = "e2e/ceiling.rs"]
 mod ceiling;
@@ -18,6 +19,8 @@ mod procfs;
 mod redis;
 #[path = "e2e/report.rs"]
 mod report;
+#[path = "e2e/topology.rs"]
+mod topology;
 #[path = "e2e/verify.rs"]
 mod verify;
 
@@ -27,8 +30,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ceiling::Probe;
 use data::{Dataset, Size};
-use redis::{Conn, Lab, Res};
+use redis::Res;
 use report::{DatasetResult, Meta, Run};
+use topology::{Lab, Nodes, Side, Topology};
 
 const HELP: &str = "\
 e2e: end-to-end benchmark of rump (see BENCHMARKS.md)
@@ -55,7 +59,11 @@ options:
   --no-rump            run only the peers (and ceilings)
   --no-ceilings        skip the ceiling measurements (saves memory on huge --keys runs)
   --sample N           keys compared value by value after each run (default 1000)
+  --topology LIST      comma-separated, each run in turn with its own servers:
+                       standalone (default), cluster-target (standalone source,
+                       3-master cluster target), cluster (3-master cluster on both ends)
   --redis-server PATH  server binary (default redis-server; a valkey-server works)
+  --redis-cli PATH     creates the clusters (default redis-cli; valkey-cli works)
   --out PATH           JSON output path (default bench-results/e2e-<timestamp>.json)
   -h, --help           this text
 ";
@@ -75,6 +83,8 @@ struct Config {
     ceilings: bool,
     sample: usize,
     redis_server: PathBuf,
+    redis_cli: PathBuf,
+    topologies: Vec<Topology>,
     out: Option<PathBuf>,
     args: Vec<String>,
 }
@@ -83,6 +93,15 @@ fn number<T: std::str::FromStr>(option: &str, value: &str) -> Res<T> {
     value
         .parse()
         .map_err(|_| format!("{option}: {value:?} is not a valid number"))
+}
+
+/// A comma-separated list, empty items skipped.
+fn list<T>(value: &str, parse: impl Fn(&str) -> Res<T>) -> Res<Vec<T>> {
+    value
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(parse)
+        .collect()
 }
 
 /// `Ok(None)` for `--help`.
@@ -100,6 +119,8 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
         ceilings: true,
         sample: 1000,
         redis_server: PathBuf::from("redis-server"),
+        redis_cli: PathBuf::from("redis-cli"),
+        topologies: vec![Topology::Standalone],
         out: None,
         args: args.clone(),
     };
@@ -122,13 +143,7 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
                 config.size.scale = 0.01;
                 config.reps = 1;
             }
-            "--dataset" | "--datasets" => {
-                config.datasets = value()?
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(Dataset::parse)
-                    .collect::<Res<_>>()?;
-            }
+            "--dataset" | "--datasets" => config.datasets = list(&value()?, Dataset::parse)?,
             "--scale" => config.size.scale = number(&name, &value()?)?,
             "--keys" => config.size.small_keys = Some(number(&name, &value()?)?),
             "--reps" => config.reps = number::<usize>(&name, &value()?)?.max(1),
@@ -153,12 +168,19 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
             "--no-rump" => config.rump = None,
             "--no-ceilings" => config.ceilings = false,
             "--redis-server" => config.redis_server = PathBuf::from(value()?),
+            "--redis-cli" => config.redis_cli = PathBuf::from(value()?),
+            "--topology" | "--topologies" => {
+                config.topologies = list(&value()?, Topology::parse)?;
+            }
             "--out" => config.out = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown argument {arg:?}")),
         }
     }
     if config.datasets.is_empty() {
         return Err("--dataset: no dataset named".to_owned());
+    }
+    if config.topologies.is_empty() {
+        return Err("--topology: no topology named".to_owned());
     }
     if config.size.scale <= 0.0 || !config.size.scale.is_finite() {
         return Err("--scale must be a positive number".to_owned());
@@ -186,10 +208,43 @@ fn main() {
 
 fn run(config: &Config) -> Res<()> {
     let tck = procfs::clk_tck();
-    let lab = Lab::start(&config.redis_server)?;
-    let mut src = lab.source.conn()?;
-    let mut tgt = lab.target.conn()?;
     let (date, stamp) = utc_now();
+    let mut meta = None;
+    let mut results = Vec::new();
+    for &topology in &config.topologies {
+        eprintln!("e2e: starting the servers ({})", topology.arrow());
+        let lab = Lab::start(&config.redis_server, &config.redis_cli, topology)?;
+        let mut src = lab.source.nodes()?;
+        let mut tgt = lab.target.nodes()?;
+        if meta.is_none() {
+            meta = Some(make_meta(config, src.first(), date.clone(), tck)?);
+        }
+        eprintln!(
+            "e2e: source {}, target {}, CLK_TCK {tck}",
+            lab.source.describe(),
+            lab.target.describe(),
+        );
+        let expiry = ceiling::expiry_command(src.first())?;
+        for &dataset in &config.datasets {
+            results.push(run_dataset(
+                config, &lab, topology, &mut src, &mut tgt, dataset, expiry, tck,
+            )?);
+        }
+    }
+    let meta = meta.ok_or("no topology was run")?;
+
+    println!("{}", report::markdown(&meta, &results));
+    let path = config.out.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("bench-results")
+            .join(format!("e2e-{stamp}.json"))
+    });
+    report::write_json(&path, &meta, &results)?;
+    eprintln!("e2e: wrote {}", path.display());
+    Ok(())
+}
+
+fn make_meta(config: &Config, src: &mut redis::Conn, date: String, tck: f64) -> Res<Meta> {
     let meta = Meta {
         date,
         commit: git_commit(),
@@ -208,33 +263,8 @@ fn run(config: &Config) -> Res<()> {
         reps: config.reps,
         scale: config.size.scale,
     };
-    eprintln!(
-        "e2e: source {} (pid {}), target {} (pid {}), {}, {} cores, CLK_TCK {tck}",
-        lab.source.url(),
-        lab.source.pid(),
-        lab.target.url(),
-        lab.target.pid(),
-        meta.redis_version,
-        meta.cores
-    );
-    let expiry = ceiling::expiry_command(&mut src)?;
-    let mut results = Vec::new();
-    for &dataset in &config.datasets {
-        results.push(run_dataset(
-            config, &lab, &mut src, &mut tgt, dataset, expiry, tck,
-        )?);
-    }
-    drop(lab);
-
-    println!("{}", report::markdown(&meta, &results));
-    let path = config.out.clone().unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("bench-results")
-            .join(format!("e2e-{stamp}.json"))
-    });
-    report::write_json(&path, &meta, &results)?;
-    eprintln!("e2e: wrote {}", path.display());
-    Ok(())
+    eprintln!("e2e: {}, {} cores", meta.redis_version, meta.cores);
+    Ok(meta)
 }
 
 /// A tool to run: rump itself or a `--peer` template.
@@ -251,6 +281,7 @@ impl Tool<'_> {
         }
     }
 
+    /// The command line; a cluster end is named by its first master.
     fn command(&self, lab: &Lab, rump_args: &[String]) -> Command {
         match self {
             Tool::Rump(bin) => {
@@ -267,8 +298,8 @@ impl Tool<'_> {
                     .replace("{to}", &lab.target.url())
                     .replace("{from_host}", "127.0.0.1")
                     .replace("{to_host}", "127.0.0.1")
-                    .replace("{from_port}", &lab.source.port.to_string())
-                    .replace("{to_port}", &lab.target.port.to_string());
+                    .replace("{from_port}", &lab.source.port().to_string())
+                    .replace("{to_port}", &lab.target.port().to_string());
                 let mut cmd = Command::new("sh");
                 cmd.arg("-c").arg(script);
                 cmd
@@ -281,56 +312,65 @@ impl Tool<'_> {
 fn run_dataset(
     config: &Config,
     lab: &Lab,
-    src: &mut Conn,
-    tgt: &mut Conn,
+    topology: Topology,
+    src: &mut Nodes,
+    tgt: &mut Nodes,
     dataset: Dataset,
     expiry: &[u8],
     tck: f64,
 ) -> Res<DatasetResult> {
-    let name = dataset.name();
+    let name = match topology {
+        Topology::Standalone => dataset.name().to_owned(),
+        _ => format!("{} {}", dataset.name(), topology.name()),
+    };
     src.flushall()?;
     tgt.flushall()?;
     eprintln!("[{name}] loading the source");
     let started = Instant::now();
     let description = data::load(dataset, src, config.size)?;
     let load_secs = started.elapsed().as_secs_f64();
-    let keys = src.dbsize()?;
+    let source_keys = src.dbsizes()?;
+    let keys: u64 = source_keys.iter().sum();
     eprintln!("[{name}] {description}: {keys} keys in {load_secs:.1} s; SCAN + DUMP (untimed)");
-    let probe = |server: &redis::Server| Probe {
-        pid: server.pid(),
+    let probe = |side: &Side| Probe {
+        pids: side.pids(),
         tck,
     };
     let mut scanned = Vec::new();
     // Not part of any ceiling, but a migration pays it: worth knowing.
-    let scan = probe(&lab.source).time(|| {
-        scanned = src.scan_all()?;
+    let (scan_secs, scan_cpu) = probe(&lab.source).time(|| {
+        scanned = src.each(vec![(); src.conns.len()], |conn, ()| conn.scan_all())?;
         Ok(())
     })?;
+    let scan = (scan_secs, scan_cpu.iter().sum());
     let (bytes, largest, source, target) = if config.ceilings {
-        let dumped = ceiling::dump_all(src, scanned)?;
-        check_count(name, dumped.keys.len() as u64, keys)?;
-        let bytes = dumped.bytes;
+        let dumped = src.each(scanned, ceiling::dump_all)?;
+        let found = dumped.iter().map(|d| d.keys.len() as u64).sum();
+        check_count(&name, found, keys)?;
+        let bytes = dumped.iter().map(|d| d.bytes).sum();
         eprintln!(
             "[{name}] source capacity: pipelined DUMP + {}",
             String::from_utf8_lossy(expiry)
         );
-        let source = ceiling::source_capacity(src, probe(&lab.source), &dumped.keys, expiry)?;
+        let each: Vec<&[bytes::Bytes]> = dumped.iter().map(|d| &d.keys[..]).collect();
+        let source = ceiling::source_capacity(src, &probe(&lab.source), &each, expiry)?;
         eprintln!("[{name}] target capacity: pipelined RESTORE into an empty target");
-        let target = ceiling::target_capacity(tgt, probe(&lab.target), dumped)?;
-        for (side, rate) in [("source", source), ("target", target)] {
+        let target = ceiling::target_capacity(tgt, &probe(&lab.target), dumped)?;
+        for (side, rate) in [("source", &source), ("target", &target)] {
             eprintln!(
                 "[{name}] {side} ceiling: {:.0} keys/s, {:.1} MiB/s ({:.2} s, server CPU {:.2} s)",
                 rate.keys_per_sec(),
                 rate.mib_per_sec(),
                 rate.secs,
-                rate.server_cpu
+                rate.server_cpu_total()
             );
         }
         (bytes, source.largest, Some(source), Some(target))
     } else {
         // Only the payload bytes are needed: the same pass, keeping no payload.
-        let pass = ceiling::source_capacity(src, probe(&lab.source), &scanned, expiry)?;
-        check_count(name, pass.keys, keys)?;
+        let each: Vec<&[bytes::Bytes]> = scanned.iter().map(|k| &k[..]).collect();
+        let pass = ceiling::source_capacity(src, &probe(&lab.source), &each, expiry)?;
+        check_count(&name, pass.keys, keys)?;
         (pass.bytes, pass.largest, None, None)
     };
 
@@ -339,26 +379,34 @@ fn run_dataset(
     let loadavg = std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
+    let sources = lab.source.servers.len();
+    let servers: Vec<u32> = lab
+        .source
+        .pids()
+        .into_iter()
+        .chain(lab.target.pids())
+        .collect();
     let mut runs = Vec::new();
     for rep in 0..config.reps {
         for tool in &tools {
             tgt.flushall()?;
             let cmd = tool.command(lab, &config.rump_args);
-            let m = procfs::run_measured(cmd, &[lab.source.pid(), lab.target.pid()], tck)?;
+            let m = procfs::run_measured(cmd, &servers, tck)?;
             let check = if m.status.success() {
                 verify::verify(src, tgt, config.sample)
             } else {
                 let last = m.stderr.lines().last().unwrap_or("").trim().to_owned();
                 Err(format!("{}: {last}", m.status))
             };
+            let (source_cpu, target_cpu) = m.server_cpu.split_at(sources);
             let run = Run {
                 tool: tool.name().to_owned(),
                 rep,
                 secs: m.wall,
                 cpu: m.cpu,
                 peak_rss_kib: m.peak_rss_kib,
-                source_cpu: m.server_cpu[0],
-                target_cpu: m.server_cpu[1],
+                source_cpu: source_cpu.to_vec(),
+                target_cpu: target_cpu.to_vec(),
                 other_cpu: m.other_cpu,
                 exit_code: m.status.code(),
                 check,
@@ -374,7 +422,7 @@ fn run_dataset(
                 keys as f64 / run.secs,
                 run.cpu,
                 run.peak_rss_kib as f64 / 1024.0,
-                run.source_cpu + run.target_cpu,
+                m.server_cpu.iter().sum::<f64>(),
                 run.other_cpu,
                 match &run.check {
                     Ok(s) => format!("ok: {s}"),
@@ -386,7 +434,9 @@ fn run_dataset(
     }
     tgt.flushall()?;
     Ok(DatasetResult {
+        topology,
         dataset,
+        source_keys,
         description,
         keys,
         bytes,

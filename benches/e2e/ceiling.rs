@@ -9,6 +9,11 @@
 //!
 //! Either way the harness only writes bytes and decodes replies while the clock
 //! runs, so the rate is the server's, not the client's or the network's.
+//!
+//! A cluster's ceilings are its masters' capacities together: every source
+//! master dumps its own keys and every target master restores the keys of
+//! its own slots, all at once (a thread and a connection per master), and the
+//! rate is all keys over the wall time of the slowest.
 
 use std::time::Instant;
 
@@ -17,40 +22,56 @@ use resp::Frame;
 
 use crate::procfs;
 use crate::redis::{Batcher, Conn, Res};
+use crate::topology::Nodes;
 
 /// Keys (and the `DUMP` payload bytes they stand for) moved in `secs`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Rate {
     pub(crate) secs: f64,
     pub(crate) keys: u64,
     pub(crate) bytes: u64,
     /// The largest single payload.
     pub(crate) largest: u64,
-    /// CPU the measured server used meanwhile: close to `secs` when the
+    /// CPU each measured server used meanwhile: close to `secs` when the
     /// server, not the harness, set the pace.
-    pub(crate) server_cpu: f64,
+    pub(crate) server_cpu: Vec<f64>,
 }
 
-/// The server process a ceiling is measured on.
-#[derive(Clone, Copy)]
+/// The server processes a ceiling is measured on.
+#[derive(Clone)]
 pub(crate) struct Probe {
-    pub(crate) pid: u32,
+    pub(crate) pids: Vec<u32>,
     pub(crate) tck: f64,
 }
 
 impl Probe {
-    /// Runs `work`, returning its wall seconds and the server's CPU seconds.
-    pub(crate) fn time(self, work: impl FnOnce() -> Res<()>) -> Res<(f64, f64)> {
-        let before = procfs::ticks(&[self.pid]);
+    /// Runs `work`, returning its wall seconds and each server's CPU seconds.
+    pub(crate) fn time(&self, work: impl FnOnce() -> Res<()>) -> Res<(f64, Vec<f64>)> {
+        let each = || {
+            self.pids
+                .iter()
+                .map(|&p| procfs::ticks(&[p]))
+                .collect::<Vec<_>>()
+        };
+        let before = each();
         let start = Instant::now();
         work()?;
         let secs = start.elapsed().as_secs_f64();
-        let cpu = procfs::ticks(&[self.pid]).saturating_sub(before) as f64 / self.tck;
+        let cpu = each()
+            .iter()
+            .zip(before)
+            .map(|(after, before)| after.saturating_sub(before) as f64 / self.tck)
+            .collect();
         Ok((secs, cpu))
     }
 }
 
 impl Rate {
+    /// CPU of all the measured servers together.
+    pub(crate) fn server_cpu_total(&self) -> f64 {
+        self.server_cpu.iter().sum()
+    }
+
     pub(crate) fn keys_per_sec(&self) -> f64 {
         self.keys as f64 / self.secs
     }
@@ -96,81 +117,101 @@ pub(crate) fn dump_all(conn: &mut Conn, keys: Vec<Bytes>) -> Res<Dumped> {
     Ok(dumped)
 }
 
-/// Source capacity, timed: `DUMP` + expiry read of every key, replies dropped.
+/// Source capacity, timed: `DUMP` + expiry read of every key on the node
+/// that holds it (`keys[i]` on node `i`), all nodes at once, replies dropped.
 pub(crate) fn source_capacity(
-    conn: &mut Conn,
-    probe: Probe,
-    keys: &[Bytes],
+    nodes: &mut Nodes,
+    probe: &Probe,
+    keys: &[&[Bytes]],
     expiry: &[u8],
 ) -> Res<Rate> {
-    let mut batches = Batcher::new(2000, 1 << 20);
-    for key in keys {
-        batches.command(&[b"DUMP", key]);
-        batches.command(&[expiry, key]);
-    }
-    let batches = batches.finish();
-    let mut bytes = 0u64;
-    let mut found = 0u64;
-    let mut largest = 0u64;
-    let (secs, server_cpu) = probe.time(|| {
-        conn.pipeline(batches, |reply| {
-            match reply {
-                Frame::Bulk(payload) => {
-                    bytes += payload.len() as u64;
-                    largest = largest.max(payload.len() as u64);
-                    found += 1;
-                }
-                Frame::Integer(_) | Frame::Null => {}
-                other => return Err(format!("source capacity: unexpected reply {other:?}")),
+    let batches: Vec<_> = keys
+        .iter()
+        .map(|keys| {
+            let mut batches = Batcher::new(2000, 1 << 20);
+            for key in keys.iter() {
+                batches.command(&[b"DUMP", key]);
+                batches.command(&[expiry, key]);
             }
-            Ok(())
+            batches.finish()
         })
+        .collect();
+    let mut totals = Vec::new();
+    let (secs, server_cpu) = probe.time(|| {
+        totals = nodes.each(batches, |conn, batches| {
+            let (mut bytes, mut found, mut largest) = (0u64, 0u64, 0u64);
+            conn.pipeline(batches, |reply| {
+                match reply {
+                    Frame::Bulk(payload) => {
+                        bytes += payload.len() as u64;
+                        largest = largest.max(payload.len() as u64);
+                        found += 1;
+                    }
+                    Frame::Integer(_) | Frame::Null => {}
+                    other => return Err(format!("source capacity: unexpected reply {other:?}")),
+                }
+                Ok(())
+            })?;
+            Ok((bytes, found, largest))
+        })?;
+        Ok(())
     })?;
     Ok(Rate {
         secs,
-        keys: found,
-        bytes,
-        largest,
+        keys: totals.iter().map(|t| t.1).sum(),
+        bytes: totals.iter().map(|t| t.0).sum(),
+        largest: totals.iter().map(|t| t.2).max().unwrap_or(0),
         server_cpu,
     })
 }
 
-/// Target capacity, timed: `RESTORE key 0 payload REPLACE` of every dumped key
-/// into `conn` after `FLUSHALL`; flushes again afterwards.
-pub(crate) fn target_capacity(conn: &mut Conn, probe: Probe, dumped: Dumped) -> Res<Rate> {
-    let Dumped {
+/// Target capacity, timed: `RESTORE key 0 payload REPLACE` of every dumped
+/// key (from every source node) into the target node that serves it, after
+/// `FLUSHALL`, all nodes at once; flushes again afterwards.
+pub(crate) fn target_capacity(nodes: &mut Nodes, probe: &Probe, dumped: Vec<Dumped>) -> Res<Rate> {
+    let mut count = 0u64;
+    let mut bytes = 0u64;
+    let mut largest = 0u64;
+    let mut router = nodes.router(2000, 8 << 20);
+    for Dumped {
         keys,
         payloads,
-        bytes,
-    } = dumped;
-    let count = keys.len() as u64;
-    let largest = payloads.iter().map(|p| p.len() as u64).max().unwrap_or(0);
-    let mut batches = Batcher::new(2000, 8 << 20);
-    for (key, payload) in keys.into_iter().zip(payloads) {
-        let req = batches.req();
-        req.start(5);
-        req.arg(b"RESTORE");
-        req.arg(&key);
-        req.arg_int(0);
-        req.arg_shared(payload);
-        req.arg(b"REPLACE");
-        batches.done();
+        bytes: b,
+    } in dumped
+    {
+        count += keys.len() as u64;
+        bytes += b;
+        for (key, payload) in keys.into_iter().zip(payloads) {
+            largest = largest.max(payload.len() as u64);
+            let req = router.req(&key);
+            req.start(5);
+            req.arg(b"RESTORE");
+            req.arg(&key);
+            req.arg_int(0);
+            req.arg_shared(payload);
+            req.arg(b"REPLACE");
+            router.done();
+        }
     }
-    let batches = batches.finish();
-    conn.flushall()?;
+    let batches = router.finish();
+    nodes.flushall()?;
     let (secs, server_cpu) = probe.time(|| {
-        conn.pipeline(batches, |reply| match reply {
-            Frame::Simple(_) => Ok(()),
-            other => Err(format!("target capacity: RESTORE answered {other:?}")),
-        })
+        nodes
+            .each(batches, |conn, batches| {
+                conn.pipeline(batches, |reply| match reply {
+                    Frame::Simple(_) => Ok(()),
+                    other => Err(format!("target capacity: RESTORE answered {other:?}")),
+                })
+            })
+            .map(drop)
     })?;
-    let restored = conn.dbsize()?;
+    let restored = nodes.dbsize()?;
     if restored != count {
         return Err(format!(
             "target capacity: {restored} keys on the target after restoring {count}"
         ));
     }
-    conn.flushall()?;
+    nodes.flushall()?;
     Ok(Rate {
         secs,
         keys: count,

@@ -3,11 +3,16 @@
 //! Values come from a fixed-seed PRNG, so every run loads the same bytes, and
 //! they are incompressible, so `DUMP` payload sizes are the value sizes (Redis
 //! LZF-compresses compressible strings in `DUMP`, which would make MiB/s lie).
+//!
+//! A cluster source gets the same keys and values, each command sent to the
+//! master that serves its key, every master loaded at once (`DEBUG POPULATE`
+//! on a cluster node would ignore slots, so `small` is then plain `SET`s of
+//! what it would have written).
 
 use bytes::Bytes;
-use resp::Frame;
 
-use crate::redis::{Batcher, Conn, Res};
+use crate::redis::Res;
+use crate::topology::{Nodes, Router};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Dataset {
@@ -55,25 +60,33 @@ fn scaled(n: u64, scale: f64) -> u64 {
     ((n as f64 * scale).round() as u64).max(1)
 }
 
-/// Loads `dataset` into `conn` (expected empty) and returns a one-line description.
-pub(crate) fn load(dataset: Dataset, conn: &mut Conn, size: Size) -> Res<String> {
+/// Value bytes of every `small` key, as `DEBUG POPULATE … 16` writes them.
+const SMALL_VALUE: usize = 16;
+
+/// Loads `dataset` into `nodes` (expected empty) and returns a one-line description.
+pub(crate) fn load(dataset: Dataset, nodes: &mut Nodes, size: Size) -> Res<String> {
     match dataset {
         Dataset::Small => {
             let n = size
                 .small_keys
                 .unwrap_or_else(|| scaled(1_000_000, size.scale));
-            conn.call_ok(&[
+            if nodes.is_cluster() {
+                return load_small_by_slot(nodes, n);
+            }
+            nodes.first().call_ok(&[
                 b"DEBUG",
                 b"POPULATE",
                 n.to_string().as_bytes(),
                 b"key",
-                b"16",
+                SMALL_VALUE.to_string().as_bytes(),
             ])?;
-            Ok(format!("{n} strings of 16 bytes (DEBUG POPULATE)"))
+            Ok(format!(
+                "{n} strings of {SMALL_VALUE} bytes (DEBUG POPULATE)"
+            ))
         }
-        Dataset::Mixed => load_mixed(conn, scaled(200_000, size.scale)),
+        Dataset::Mixed => load_mixed(nodes, scaled(200_000, size.scale)),
         Dataset::Big => load_big(
-            conn,
+            nodes,
             scaled(100, size.scale),
             scaled(10, size.scale),
             100_000,
@@ -105,9 +118,25 @@ impl Rng {
 
 const KINDS: [&str; 6] = ["string", "hash", "list", "set", "zset", "stream"];
 
-fn load_mixed(conn: &mut Conn, n: u64) -> Res<String> {
+/// What `DEBUG POPULATE n key 16` writes: `key:I` = `value:I` padded with
+/// zero bytes to 16, as `SET`s to the master serving each key.
+fn load_small_by_slot(nodes: &mut Nodes, n: u64) -> Res<String> {
+    let mut batches = nodes.router(5000, 4 << 20);
+    for i in 0..n {
+        let key = format!("key:{i}");
+        let mut value = format!("value:{i}").into_bytes();
+        value.resize(SMALL_VALUE, 0);
+        batches.command(&[b"SET", key.as_bytes(), &value]);
+    }
+    run_load(nodes, batches)?;
+    Ok(format!(
+        "{n} strings of {SMALL_VALUE} bytes (SET by slot, as DEBUG POPULATE writes them)"
+    ))
+}
+
+fn load_mixed(nodes: &mut Nodes, n: u64) -> Res<String> {
     let mut rng = Rng(0x5eed_0001);
-    let mut batches = Batcher::new(5000, 4 << 20);
+    let mut batches = nodes.router(5000, 4 << 20);
     let mut with_ttl = 0u64;
     for i in 0..n {
         let kind = (i % 6) as usize;
@@ -122,7 +151,7 @@ fn load_mixed(conn: &mut Conn, n: u64) -> Res<String> {
                     _ => b"ZADD",
                 };
                 let pairs = kind == 1 || kind == 4;
-                let req = batches.req();
+                let req = batches.req(&key);
                 req.start(2 + if pairs { 20 } else { 10 });
                 req.arg(verb);
                 req.arg(&key);
@@ -150,20 +179,21 @@ fn load_mixed(conn: &mut Conn, n: u64) -> Res<String> {
             with_ttl += 1;
         }
     }
-    run_load(conn, batches)?;
+    run_load(nodes, batches)?;
     Ok(format!(
         "{n} keys: string 64 B, hash/list/set/zset of 10 x 16 B, stream of 5; {with_ttl} with TTLs"
     ))
 }
 
-fn load_big(conn: &mut Conn, strings: u64, hashes: u64, fields: u64) -> Res<String> {
+fn load_big(nodes: &mut Nodes, strings: u64, hashes: u64, fields: u64) -> Res<String> {
     let mut rng = Rng(0x5eed_0002);
-    let mut batches = Batcher::new(1000, 16 << 20);
+    let mut batches = nodes.router(1000, 16 << 20);
     for i in 0..strings {
-        let req = batches.req();
+        let key = format!("big:string:{i:04}").into_bytes();
+        let req = batches.req(&key);
         req.start(3);
         req.arg(b"SET");
-        req.arg(format!("big:string:{i:04}").as_bytes());
+        req.arg(&key);
         req.arg_shared(Bytes::from(rng.bytes(4 << 20)));
         batches.done();
     }
@@ -172,7 +202,7 @@ fn load_big(conn: &mut Conn, strings: u64, hashes: u64, fields: u64) -> Res<Stri
         let key = format!("big:hash:{i:04}").into_bytes();
         for first in (0..fields).step_by(PER_COMMAND as usize) {
             let last = (first + PER_COMMAND).min(fields);
-            let req = batches.req();
+            let req = batches.req(&key);
             req.start(2 + 2 * (last - first) as usize);
             req.arg(b"HSET");
             req.arg(&key);
@@ -183,15 +213,13 @@ fn load_big(conn: &mut Conn, strings: u64, hashes: u64, fields: u64) -> Res<Stri
             batches.done();
         }
     }
-    run_load(conn, batches)?;
+    run_load(nodes, batches)?;
     Ok(format!(
         "{strings} strings of 4 MiB, {hashes} hashes of {fields} fields (12 B names, 48 B values)"
     ))
 }
 
-fn run_load(conn: &mut Conn, batches: Batcher) -> Res<()> {
-    conn.pipeline(batches.finish(), |reply| match reply {
-        Frame::Error(e) => Err(format!("loading failed: {}", String::from_utf8_lossy(&e))),
-        _ => Ok(()),
-    })
+/// Every node's batches pipelined to it, all nodes at once.
+fn run_load(nodes: &mut Nodes, batches: Router) -> Res<()> {
+    nodes.pipelines(batches.finish(), "loading")
 }

@@ -235,6 +235,23 @@ impl Conn {
         Ok(out)
     }
 
+    /// `command key` of every key, pipelined, each answering an integer.
+    pub(crate) fn ints(&mut self, command: &[u8], keys: &[Bytes]) -> Res<Vec<i64>> {
+        let mut batches = Batcher::new(1000, 1 << 20);
+        for key in keys {
+            batches.command(&[command, key]);
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        self.pipeline(batches.finish(), |reply| match reply {
+            Frame::Integer(n) => {
+                out.push(n);
+                Ok(())
+            }
+            other => Err(format!("integer expected, got {other:?}")),
+        })?;
+        Ok(out)
+    }
+
     /// Writes `batches` from a second thread while this one decodes the replies
     /// and hands each to `on_reply`; stops at the first error from either side.
     pub(crate) fn pipeline(
@@ -331,26 +348,33 @@ impl Drop for TempDir {
     }
 }
 
+/// A port nothing listens on now (it may be taken before it is used).
+fn free_port() -> Res<u16> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
 /// A throwaway `redis-server` on a free 127.0.0.1 port, killed by PID on drop
 /// (panics included).
 pub(crate) struct Server {
     child: Child,
     pub(crate) port: u16,
-    pub(crate) name: &'static str,
+    pub(crate) name: String,
 }
 
 impl Server {
-    pub(crate) fn start(bin: &Path, name: &'static str, dir: &Path) -> Res<Server> {
+    /// A server named `name` (also its directory under `dir`), with `extra`
+    /// arguments after the harness's own.
+    pub(crate) fn start(bin: &Path, name: &str, dir: &Path, extra: &[&str]) -> Res<Server> {
         let dir = dir.join(name);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let mut last_error = String::new();
         // A port found free can be taken before the server binds it: retry.
         for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map_err(|e| format!("cannot find a free port: {e}"))?
-                .port();
+            let port = free_port()?;
             let child = Command::new(bin)
                 .arg("--port")
                 .arg(port.to_string())
@@ -360,12 +384,17 @@ impl Server {
                 .arg(&dir)
                 .arg("--logfile")
                 .arg(dir.join("server.log"))
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-            let mut server = Server { child, port, name };
+            let mut server = Server {
+                child,
+                port,
+                name: name.to_owned(),
+            };
             match server.wait_ready() {
                 Ok(()) => return Ok(server),
                 Err(e) => last_error = e, // dropping `server` kills it
@@ -374,13 +403,33 @@ impl Server {
         Err(last_error)
     }
 
+    /// A `--cluster-enabled` node, not yet part of a cluster. The bus port
+    /// is given explicitly: the default, port + 10000, is past 65535 for half
+    /// the ephemeral range.
+    pub(crate) fn start_cluster_node(bin: &Path, name: &str, dir: &Path) -> Res<Server> {
+        let bus = free_port()?.to_string();
+        Server::start(
+            bin,
+            name,
+            dir,
+            &[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-port",
+                &bus,
+            ],
+        )
+    }
+
     fn wait_ready(&mut self) -> Res<()> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("{} server exited at start-up: {status}", self.name));
             }
-            if let Ok(mut conn) = Conn::connect(self.port, self.name) {
+            if let Ok(mut conn) = Conn::connect(self.port, &self.name) {
                 if let Ok(Frame::Simple(pong)) = conn.call(&[b"PING"]) {
                     if &pong[..] == b"PONG" {
                         return Ok(());
@@ -403,7 +452,7 @@ impl Server {
     }
 
     pub(crate) fn conn(&self) -> Res<Conn> {
-        Conn::connect(self.port, self.name)
+        Conn::connect(self.port, &self.name)
     }
 }
 
@@ -414,23 +463,24 @@ impl Drop for Server {
     }
 }
 
-/// The source and target servers and their directory; fields drop in order, so
-/// the servers are killed before the directory is removed.
+/// A standalone source and target server and their directory; fields drop
+/// in order, so the servers are killed before the directory is removed.
+/// (`topology::Lab` builds its standalone ends from this one.)
 pub(crate) struct Lab {
     pub(crate) source: Server,
     pub(crate) target: Server,
-    _dir: TempDir,
+    pub(crate) dir: TempDir,
 }
 
 impl Lab {
     pub(crate) fn start(bin: &Path) -> Res<Lab> {
         let dir = TempDir::new()?;
-        let source = Server::start(bin, "source", dir.path())?;
-        let target = Server::start(bin, "target", dir.path())?;
+        let source = Server::start(bin, "source", dir.path(), &[])?;
+        let target = Server::start(bin, "target", dir.path(), &[])?;
         Ok(Lab {
             source,
             target,
-            _dir: dir,
+            dir,
         })
     }
 }

@@ -1,5 +1,10 @@
 //! Results: the Markdown tables on stdout and the JSON file, both by hand (the
 //! bench has no JSON crate, and the objects are small).
+//!
+//! When any result is from a cluster topology, every table gains a
+//! `topology` column, each "busy" cell lists every server of that end (a
+//! cluster's masters in slot order), and a summary compares each topology's
+//! rump with standalone → standalone on the same dataset.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -7,6 +12,7 @@ use std::path::Path;
 use crate::ceiling::Rate;
 use crate::data::Dataset;
 use crate::redis::Res;
+use crate::topology::Topology;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -31,9 +37,9 @@ pub(crate) struct Run {
     pub(crate) secs: f64,
     pub(crate) cpu: f64,
     pub(crate) peak_rss_kib: u64,
-    /// CPU seconds the source and the target server used during the run.
-    pub(crate) source_cpu: f64,
-    pub(crate) target_cpu: f64,
+    /// CPU seconds each source and each target server used during the run.
+    pub(crate) source_cpu: Vec<f64>,
+    pub(crate) target_cpu: Vec<f64>,
     pub(crate) other_cpu: f64,
     pub(crate) exit_code: Option<i32>,
     /// `Ok(summary)` or `Err(what went wrong)`: exit status, then the target check.
@@ -44,7 +50,10 @@ pub(crate) struct Run {
 
 /// One dataset: what was loaded, its ceilings and every run.
 pub(crate) struct DatasetResult {
+    pub(crate) topology: Topology,
     pub(crate) dataset: Dataset,
+    /// `DBSIZE` of each source server (one, or each master).
+    pub(crate) source_keys: Vec<u64>,
     pub(crate) description: String,
     pub(crate) keys: u64,
     /// Sum of the `DUMP` payload sizes of every key: the bytes that must move.
@@ -52,7 +61,8 @@ pub(crate) struct DatasetResult {
     /// The largest single `DUMP` payload.
     pub(crate) largest: u64,
     pub(crate) load_secs: f64,
-    /// `SCAN … COUNT 5000` of the whole source: wall and source CPU seconds.
+    /// `SCAN … COUNT 5000` of the whole source (every master at once): wall
+    /// and source CPU seconds.
     pub(crate) scan: (f64, f64),
     pub(crate) loadavg: String,
     pub(crate) source: Option<Rate>,
@@ -62,8 +72,42 @@ pub(crate) struct DatasetResult {
 
 impl Run {
     fn servers_cpu(&self) -> f64 {
-        self.source_cpu + self.target_cpu
+        self.source_cpu.iter().chain(&self.target_cpu).sum()
     }
+
+    /// Each source server's busy share, then each target server's.
+    fn busy(&self) -> String {
+        format!(
+            "{} / {}",
+            busy(&self.source_cpu, self.secs),
+            busy(&self.target_cpu, self.secs)
+        )
+    }
+}
+
+/// CPU over wall time of each server, e.g. "92%" or "61% 60% 62%".
+fn busy(cpu: &[f64], secs: f64) -> String {
+    cpu.iter()
+        .map(|c| format!("{:.0}%", c / secs * 100.0))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// With cluster results, `cells` with the topology inserted after the first
+/// (the dataset).
+fn with_topology(clustered: bool, topology: Topology, mut cells: Vec<String>) -> Vec<String> {
+    if clustered {
+        cells.insert(1, topology.arrow().to_owned());
+    }
+    cells
+}
+
+fn header_with_topology<'a>(clustered: bool, header: &[&'a str]) -> Vec<&'a str> {
+    let mut header = header.to_vec();
+    if clustered {
+        header.insert(1, "topology");
+    }
+    header
 }
 
 impl DatasetResult {
@@ -77,7 +121,7 @@ impl DatasetResult {
 
     /// The smaller of the two ceilings, in keys/s and MiB/s.
     fn ceiling(&self) -> Option<(f64, f64)> {
-        let (s, t) = (self.source?, self.target?);
+        let (s, t) = (self.source.as_ref()?, self.target.as_ref()?);
         Some((
             s.keys_per_sec().min(t.keys_per_sec()),
             s.mib_per_sec().min(t.mib_per_sec()),
@@ -190,11 +234,29 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
         meta.scale,
         meta.rump_version
     );
+    let clustered = results.iter().any(|r| r.topology != Topology::Standalone);
     for r in results {
+        let keys_each = if r.source_keys.len() > 1 {
+            format!(
+                " ({} on the source masters)",
+                r.source_keys
+                    .iter()
+                    .map(|&k| grouped(k as f64))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "- `{}`: {}; {} keys, {:.1} MiB of DUMP payloads (largest {}); loaded in {:.1} s; SCAN {:.2} s (source CPU {:.2} s); load average before the runs: {}",
+            "- `{}`{}: {}; {} keys{keys_each}, {:.1} MiB of DUMP payloads (largest {}); loaded in {:.1} s; SCAN {:.2} s (source CPU {:.2} s); load average before the runs: {}",
             r.dataset.name(),
+            if clustered {
+                format!(" ({})", r.topology.arrow())
+            } else {
+                String::new()
+            },
             r.description,
             grouped(r.keys as f64),
             r.bytes as f64 / MIB,
@@ -209,34 +271,41 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
     let ceilings: Vec<Vec<String>> = results
         .iter()
         .filter_map(|r| {
-            let (s, t) = (r.source?, r.target?);
-            Some(vec![
-                r.dataset.name().to_owned(),
-                grouped(r.keys as f64),
-                format!("{:.1}", r.bytes as f64 / MIB),
-                grouped(s.keys_per_sec()),
-                format!("{:.1}", s.mib_per_sec()),
-                format!("{:.0}%", s.server_cpu / s.secs * 100.0),
-                grouped(t.keys_per_sec()),
-                format!("{:.1}", t.mib_per_sec()),
-                format!("{:.0}%", t.server_cpu / t.secs * 100.0),
-            ])
+            let (s, t) = (r.source.as_ref()?, r.target.as_ref()?);
+            Some(with_topology(
+                clustered,
+                r.topology,
+                vec![
+                    r.dataset.name().to_owned(),
+                    grouped(r.keys as f64),
+                    format!("{:.1}", r.bytes as f64 / MIB),
+                    grouped(s.keys_per_sec()),
+                    format!("{:.1}", s.mib_per_sec()),
+                    busy(&s.server_cpu, s.secs),
+                    grouped(t.keys_per_sec()),
+                    format!("{:.1}", t.mib_per_sec()),
+                    busy(&t.server_cpu, t.secs),
+                ],
+            ))
         })
         .collect();
     if !ceilings.is_empty() {
         out += "\n### Ceilings (source: pipelined DUMP + expiry read; target: pipelined RESTORE into an empty db)\n\n";
         out += &table(
-            &[
-                "dataset",
-                "keys",
-                "MiB",
-                "source keys/s",
-                "source MiB/s",
-                "source busy",
-                "target keys/s",
-                "target MiB/s",
-                "target busy",
-            ],
+            &header_with_topology(
+                clustered,
+                &[
+                    "dataset",
+                    "keys",
+                    "MiB",
+                    "source keys/s",
+                    "source MiB/s",
+                    "source busy",
+                    "target keys/s",
+                    "target MiB/s",
+                    "target busy",
+                ],
+            ),
             &ceilings,
         );
     }
@@ -256,70 +325,76 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
                 .map(|x| x.peak_rss_kib)
                 .max()
                 .unwrap_or(0);
-            rows.push(vec![
-                r.dataset.name().to_owned(),
-                if reps > 1 {
-                    format!("{tool} (median of {reps})")
-                } else {
-                    tool.to_owned()
-                },
-                grouped(r.keys as f64),
-                format!("{:.2}", run.secs),
-                grouped(r.keys_per_sec(run)),
-                format!("{:.1}", r.mib_per_sec(run)),
-                r.of_ceiling(run).map_or("-".to_owned(), |f| {
-                    format!(
-                        "{:.0}% ({})",
-                        f * 100.0,
-                        if r.dataset.by_bytes() {
-                            "MiB/s"
-                        } else {
-                            "keys/s"
-                        }
-                    )
-                }),
-                format!("{:.2}", run.cpu),
-                format!("{:.1}", peak_rss as f64 / 1024.0),
-                format!("{:.2}", run.servers_cpu()),
-                format!(
-                    "{:.0}% / {:.0}%",
-                    run.source_cpu / run.secs * 100.0,
-                    run.target_cpu / run.secs * 100.0
-                ),
-                if run.servers_cpu() > 0.0 {
-                    format!("{:.0}%", run.cpu / run.servers_cpu() * 100.0)
-                } else {
-                    "-".to_owned()
-                },
-                format!("{:.2}", run.other_cpu),
-                match &run.check {
-                    Ok(_) => "ok".to_owned(),
-                    Err(e) => format!("FAIL: {}", e.replace('|', "/")),
-                },
-            ]);
+            rows.push(with_topology(
+                clustered,
+                r.topology,
+                vec![
+                    r.dataset.name().to_owned(),
+                    if reps > 1 {
+                        format!("{tool} (median of {reps})")
+                    } else {
+                        tool.to_owned()
+                    },
+                    grouped(r.keys as f64),
+                    format!("{:.2}", run.secs),
+                    grouped(r.keys_per_sec(run)),
+                    format!("{:.1}", r.mib_per_sec(run)),
+                    r.of_ceiling(run).map_or("-".to_owned(), |f| {
+                        format!(
+                            "{:.0}% ({})",
+                            f * 100.0,
+                            if r.dataset.by_bytes() {
+                                "MiB/s"
+                            } else {
+                                "keys/s"
+                            }
+                        )
+                    }),
+                    format!("{:.2}", run.cpu),
+                    format!("{:.1}", peak_rss as f64 / 1024.0),
+                    format!("{:.2}", run.servers_cpu()),
+                    run.busy(),
+                    if run.servers_cpu() > 0.0 {
+                        format!("{:.0}%", run.cpu / run.servers_cpu() * 100.0)
+                    } else {
+                        "-".to_owned()
+                    },
+                    format!("{:.2}", run.other_cpu),
+                    match &run.check {
+                        Ok(_) => "ok".to_owned(),
+                        Err(e) => format!("FAIL: {}", e.replace('|', "/")),
+                    },
+                ],
+            ));
         }
     }
     if !rows.is_empty() {
         out += "\n### Runs\n\n";
         out += &table(
-            &[
-                "dataset",
-                "tool",
-                "keys",
-                "seconds",
-                "keys/s",
-                "MiB/s",
-                "% of ceiling",
-                "tool CPU s",
-                "tool peak RSS MiB (max)",
-                "servers CPU s",
-                "source / target busy",
-                "tool CPU / servers CPU",
-                "other CPU s",
-                "check",
-            ],
+            &header_with_topology(
+                clustered,
+                &[
+                    "dataset",
+                    "tool",
+                    "keys",
+                    "seconds",
+                    "keys/s",
+                    "MiB/s",
+                    "% of ceiling",
+                    "tool CPU s",
+                    "tool peak RSS MiB (max)",
+                    "servers CPU s",
+                    "source / target busy",
+                    "tool CPU / servers CPU",
+                    "other CPU s",
+                    "check",
+                ],
+            ),
             &rows,
         );
+    }
+    if clustered {
+        out += &topologies(results);
     }
 
     let mut ab = Vec::new();
@@ -327,24 +402,85 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
         for peer in r.tools().into_iter().filter(|&t| t != "rump") {
             let ratios = r.ratios(peer);
             if let Some(m) = median(ratios.clone()) {
-                ab.push(vec![
-                    r.dataset.name().to_owned(),
-                    format!("rump / {peer}"),
-                    format!("{m:.2}x"),
-                    ratios
-                        .iter()
-                        .map(|x| format!("{x:.2}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ]);
+                ab.push(with_topology(
+                    clustered,
+                    r.topology,
+                    vec![
+                        r.dataset.name().to_owned(),
+                        format!("rump / {peer}"),
+                        format!("{m:.2}x"),
+                        ratios
+                            .iter()
+                            .map(|x| format!("{x:.2}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ],
+                ));
             }
         }
     }
     if !ab.is_empty() {
         out += "\n### A/B (keys/s ratio per repetition, runs alternated)\n\n";
-        out += &table(&["dataset", "pair", "median ratio", "per rep"], &ab);
+        out += &table(
+            &header_with_topology(clustered, &["dataset", "pair", "median ratio", "per rep"]),
+            &ab,
+        );
     }
     out
+}
+
+/// rump's median run per dataset and topology, against the ceiling of that
+/// topology and against standalone → standalone on the same dataset.
+fn topologies(results: &[DatasetResult]) -> String {
+    let mut rows = Vec::new();
+    for r in results {
+        let Some(run) = r.median_run("rump") else {
+            continue;
+        };
+        let standalone = results
+            .iter()
+            .find(|s| s.topology == Topology::Standalone && s.dataset == r.dataset)
+            .and_then(|s| Some(s.keys_per_sec(s.median_run("rump")?)));
+        rows.push(vec![
+            r.dataset.name().to_owned(),
+            r.topology.arrow().to_owned(),
+            grouped(r.keys_per_sec(run)),
+            r.ceiling()
+                .map_or("-".to_owned(), |(keys, _)| grouped(keys)),
+            r.of_ceiling(run)
+                .map_or("-".to_owned(), |f| format!("{:.0}%", f * 100.0)),
+            standalone.map_or("-".to_owned(), |s| {
+                format!("{:.2}x", r.keys_per_sec(run) / s)
+            }),
+            format!("{:.2}", run.cpu),
+            format!("{:.2}", run.servers_cpu()),
+            if run.servers_cpu() > 0.0 {
+                format!("{:.0}%", run.cpu / run.servers_cpu() * 100.0)
+            } else {
+                "-".to_owned()
+            },
+            run.busy(),
+        ]);
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    "\n### Topologies (rump, median run)\n\n".to_owned()
+        + &table(
+            &[
+                "dataset",
+                "topology",
+                "keys/s",
+                "ceiling keys/s",
+                "% of ceiling",
+                "vs standalone",
+                "rump CPU s",
+                "servers CPU s",
+                "rump CPU / servers CPU",
+                "source / target busy (each server)",
+            ],
+            &rows,
+        )
 }
 
 fn string(s: &str) -> String {
@@ -371,7 +507,18 @@ fn array(items: Vec<String>) -> String {
     format!("[{}]", items.join(",\n  "))
 }
 
-fn rate_json(rate: Option<Rate>) -> String {
+fn numbers(values: &[f64]) -> String {
+    format!(
+        "[{}]",
+        values
+            .iter()
+            .map(|&v| number(v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn rate_json(rate: Option<&Rate>) -> String {
     rate.map_or("null".to_owned(), |r| {
         object(&[
             ("seconds", number(r.secs)),
@@ -379,7 +526,8 @@ fn rate_json(rate: Option<Rate>) -> String {
             ("bytes", r.bytes.to_string()),
             ("keys_per_sec", number(r.keys_per_sec())),
             ("mib_per_sec", number(r.mib_per_sec())),
-            ("server_cpu_seconds", number(r.server_cpu)),
+            ("server_cpu_seconds", number(r.server_cpu_total())),
+            ("server_cpu_seconds_each", numbers(&r.server_cpu)),
         ])
     })
 }
@@ -409,8 +557,10 @@ fn run_json(r: &DatasetResult, run: &Run) -> String {
         ("cpu_seconds", number(run.cpu)),
         ("peak_rss_mib", number(run.peak_rss_kib as f64 / 1024.0)),
         ("servers_cpu_seconds", number(run.servers_cpu())),
-        ("source_cpu_seconds", number(run.source_cpu)),
-        ("target_cpu_seconds", number(run.target_cpu)),
+        ("source_cpu_seconds", number(run.source_cpu.iter().sum())),
+        ("target_cpu_seconds", number(run.target_cpu.iter().sum())),
+        ("source_cpu_seconds_each", numbers(&run.source_cpu)),
+        ("target_cpu_seconds_each", numbers(&run.target_cpu)),
         ("cpu_over_servers", number(run.cpu / run.servers_cpu())),
         ("other_cpu_seconds", number(run.other_cpu)),
         (
@@ -456,6 +606,18 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
                 .collect();
             object(&[
                 ("name", string(r.dataset.name())),
+                ("topology", string(r.topology.name())),
+                (
+                    "source_keys_each",
+                    format!(
+                        "[{}]",
+                        r.source_keys
+                            .iter()
+                            .map(u64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
                 ("description", string(&r.description)),
                 ("keys", r.keys.to_string()),
                 ("payload_bytes", r.bytes.to_string()),
@@ -464,8 +626,8 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
                 ("scan_seconds", number(r.scan.0)),
                 ("scan_server_cpu_seconds", number(r.scan.1)),
                 ("loadavg_before", string(&r.loadavg)),
-                ("source_capacity", rate_json(r.source)),
-                ("target_capacity", rate_json(r.target)),
+                ("source_capacity", rate_json(r.source.as_ref())),
+                ("target_capacity", rate_json(r.target.as_ref())),
                 (
                     "ceiling_keys_per_sec",
                     ceiling_keys.map_or("null".to_owned(), number),

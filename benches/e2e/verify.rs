@@ -6,6 +6,10 @@
 //! contents read back equal (`GET`, `HGETALL`, `LRANGE`, `SMEMBERS`, `ZRANGE …
 //! WITHSCORES`, `XRANGE`): a hash-table-encoded hash or set may serialise its
 //! members in another order on another server, and that is not a difference.
+//!
+//! On a cluster, `DBSIZE` is the sum over its masters, the sample is drawn
+//! from every source master in proportion to its keys, and each key is read
+//! from the master serving it on either side.
 
 use std::collections::HashSet;
 
@@ -13,22 +17,30 @@ use bytes::Bytes;
 use resp::Frame;
 
 use crate::redis::{Batcher, Conn, Res};
+use crate::topology::Nodes;
 
 /// Largest difference between source and target PTTL still called equal: the
 /// tool may copy TTLs as relative times, which then include its latency.
 pub(crate) const TTL_TOLERANCE_MS: i64 = 1500;
 
 /// `Ok(summary)` when the target matches, else `Err(what differs)`.
-pub(crate) fn verify(src: &mut Conn, tgt: &mut Conn, sample: usize) -> Res<String> {
-    let (src_size, tgt_size) = (src.dbsize()?, tgt.dbsize()?);
+pub(crate) fn verify(src: &mut Nodes, tgt: &mut Nodes, sample: usize) -> Res<String> {
+    let src_sizes = src.dbsizes()?;
+    let src_size: u64 = src_sizes.iter().sum();
+    let tgt_size = tgt.dbsize()?;
     if src_size != tgt_size {
         return Err(format!(
             "DBSIZE {tgt_size} on the target, {src_size} on the source"
         ));
     }
-    let keys = sample_keys(src, sample)?;
-    let src_ttls = ints(src, b"PTTL", &keys)?;
-    let tgt_ttls = ints(tgt, b"PTTL", &keys)?;
+    let mut keys = Vec::new();
+    for (conn, size) in src.conns.iter_mut().zip(&src_sizes) {
+        // Each node's share of the sample, rounded up: at least `sample` in all.
+        let share = (sample as u64 * size).div_ceil(src_size.max(1));
+        keys.extend(sample_keys(conn, share as usize)?);
+    }
+    let src_ttls = src.ints(b"PTTL", &keys)?;
+    let tgt_ttls = tgt.ints(b"PTTL", &keys)?;
     let src_dumps = src.dumps(&keys)?;
     let tgt_dumps = tgt.dumps(&keys)?;
 
@@ -40,7 +52,7 @@ pub(crate) fn verify(src: &mut Conn, tgt: &mut Conn, sample: usize) -> Res<Strin
             (None, _) => continue, // gone from the source since: nothing to compare
             (Some(_), None) => problems.push(format!("{name}: missing on the target")),
             (Some(a), Some(b)) if a == b => by_dump += 1,
-            (Some(_), Some(_)) => match same_value(src, tgt, key) {
+            (Some(_), Some(_)) => match same_value(src.conn_for(key), tgt.conn_for(key), key) {
                 Ok(()) => by_value += 1,
                 Err(e) => problems.push(format!("{name}: {e}")),
             },
@@ -89,22 +101,6 @@ fn sample_keys(src: &mut Conn, n: usize) -> Res<Vec<Bytes>> {
         Ok(())
     })?;
     Ok(keys)
-}
-
-fn ints(conn: &mut Conn, command: &[u8], keys: &[Bytes]) -> Res<Vec<i64>> {
-    let mut batches = Batcher::new(1000, 1 << 20);
-    for key in keys {
-        batches.command(&[command, key]);
-    }
-    let mut out = Vec::with_capacity(keys.len());
-    conn.pipeline(batches.finish(), |reply| match reply {
-        Frame::Integer(n) => {
-            out.push(n);
-            Ok(())
-        }
-        other => Err(format!("integer expected, got {other:?}")),
-    })?;
-    Ok(out)
 }
 
 /// Type and contents of `key` read back from both servers, in a canonical order.
