@@ -11,9 +11,12 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
 use resp::Frame;
 
-use super::{free_port, Client, Flavor, Server};
+use super::{free_port, snapshot_keys, Client, Flavor, Server, Snapshot};
 
 /// How long the nodes get to agree after `redis-cli --cluster create`.
 const AGREE_WITHIN: Duration = Duration::from_secs(20);
@@ -99,15 +102,7 @@ impl Cluster {
     /// The node serving `slot` now (asked of the cluster, so it follows
     /// resharding and failovers).
     pub fn node_for_slot(&self, slot: u16) -> &Server {
-        let map = self.slot_map();
-        let port = map
-            .iter()
-            .find(|r| r.0 <= slot && slot <= r.1)
-            .map(|r| r.2)
-            .unwrap_or_else(|| panic!("no node serves slot {slot}: {map:?}"));
-        self.nodes()
-            .find(|n| n.port == port)
-            .unwrap_or_else(|| panic!("slot {slot} is served by port {port}, not one of ours"))
+        self.node(owner_port(&self.slot_map(), slot))
     }
 
     /// A client on the master serving `key`'s slot (the slot from the
@@ -147,6 +142,222 @@ impl Cluster {
         self.nodes().filter(|n| is_master(n))
     }
 
+    /// The server's `CLUSTER KEYSLOT` of each key, pipelined.
+    pub fn keyslots(&self, keys: &[Vec<u8>]) -> Vec<u16> {
+        let commands: Vec<Vec<Vec<u8>>> = keys
+            .iter()
+            .map(|k| vec![b"CLUSTER".to_vec(), b"KEYSLOT".to_vec(), k.clone()])
+            .collect();
+        self.any_live_node()
+            .client()
+            .pipeline_replies(&commands)
+            .into_iter()
+            .map(|r| match r {
+                Frame::Integer(n) => u16::try_from(n).expect("slot"),
+                other => panic!("CLUSTER KEYSLOT -> {other:?}"),
+            })
+            .collect()
+    }
+
+    /// Runs `commands` (each `[NAME, KEY, ...]`) on the masters that own
+    /// their key's slot, pipelined per master; panics on any error reply
+    /// (a `MOVED` included: the map is read once, so do not reshard
+    /// meanwhile).
+    pub fn pipeline(&self, commands: &[Vec<Vec<u8>>]) {
+        let keys: Vec<Vec<u8>> = commands.iter().map(|c| c[1].clone()).collect();
+        let slots = self.keyslots(&keys);
+        let map = self.slot_map();
+        let mut by_master: BTreeMap<u16, Vec<Vec<Vec<u8>>>> = BTreeMap::new();
+        for (command, slot) in commands.iter().zip(slots) {
+            by_master
+                .entry(owner_port(&map, slot))
+                .or_default()
+                .push(command.clone());
+        }
+        for (port, commands) in by_master {
+            self.node(port).client().pipeline(&commands);
+        }
+    }
+
+    /// Every key matching `pattern` on the nodes that are masters now, with
+    /// its DUMP payload and absolute expiry, sorted by key. Panics if a key
+    /// is held by a master that does not own its slot, or by two masters:
+    /// what a cluster target must never end up with.
+    pub fn snapshot(&self, pattern: &str) -> Snapshot {
+        let map = self.slot_map();
+        let mut all: Snapshot = Vec::new();
+        for master in self.current_masters() {
+            let mut c = master.client();
+            let keys = c.keys_matching(pattern);
+            let slots = self.keyslots(&keys);
+            let misplaced: Vec<String> = keys
+                .iter()
+                .zip(&slots)
+                .filter(|(_, &slot)| owner_port(&map, slot) != master.port)
+                .map(|(k, slot)| {
+                    format!(
+                        "{:?} (slot {slot}, owned by {})",
+                        String::from_utf8_lossy(k),
+                        owner_port(&map, *slot)
+                    )
+                })
+                .collect();
+            assert!(
+                misplaced.is_empty(),
+                "master {} holds {} keys of slots it does not own, first: {}",
+                master.port,
+                misplaced.len(),
+                misplaced[..misplaced.len().min(5)].join(", ")
+            );
+            all.extend(snapshot_keys(&mut c, keys));
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let twice: Vec<String> = all
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0)
+            .map(|w| String::from_utf8_lossy(&w[0].0).into_owned())
+            .collect();
+        assert!(
+            twice.is_empty(),
+            "{} keys are on two masters, first {:?}",
+            twice.len(),
+            twice.first()
+        );
+        all
+    }
+
+    /// `CONFIG RESETSTAT` on every node: command and error counts from 0.
+    pub fn reset_stats(&self) {
+        for node in self.nodes() {
+            node.client().ok(&["CONFIG", "RESETSTAT"]);
+        }
+    }
+
+    /// How many `name` errors (`MOVED`, `ASK`, ...) the nodes have replied
+    /// since their stats were reset: `INFO errorstats`, summed.
+    pub fn error_count(&self, name: &str) -> u64 {
+        let prefix = format!("errorstat_{name}:count=");
+        self.nodes()
+            .map(|n| {
+                n.client()
+                    .info("errorstats")
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&prefix))
+                    .map_or(0, |v| v.trim().parse::<u64>().expect("error count"))
+            })
+            .sum()
+    }
+
+    /// The replicas of `master` now, as the cluster lists them.
+    pub fn replicas_of(&self, master: &Server) -> Vec<&Server> {
+        let map = self.slot_map();
+        let ports: Vec<u16> = map
+            .iter()
+            .find(|r| r.2 == master.port)
+            .map(|r| r.3.clone())
+            .unwrap_or_default();
+        ports.into_iter().map(|p| self.node(p)).collect()
+    }
+
+    /// Waits until every replica holds as many keys as its master (for a
+    /// test that reads replicas right after writing to the masters).
+    pub fn wait_replicas_caught_up(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        for master in self.current_masters() {
+            for replica in self.replicas_of(master) {
+                loop {
+                    let (want, have) = (master.client().dbsize(), replica.client().dbsize());
+                    if want == have {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "replica {} has {have} keys, its master {} {want}, after {within:?}",
+                        replica.port,
+                        master.port
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+
+    /// Moves `slots` from master `from` to master `to` as `redis-cli
+    /// --cluster reshard` does, but all at once, so a test can count on
+    /// meeting both redirections: every slot `MIGRATING` on `from` and
+    /// `IMPORTING` on `to`; then `hold`, while a new key of those slots
+    /// written to `from` is answered `ASK`; then their keys `MIGRATE`d and
+    /// the slots given to `to` on every master, after which a write through
+    /// the old map is answered `MOVED`.
+    pub fn move_slots(
+        &self,
+        from: &Server,
+        to: &Server,
+        slots: RangeInclusive<u16>,
+        hold: Duration,
+    ) {
+        let (from_id, to_id) = (node_id(from), node_id(to));
+        let setslot = |slot: u16, how: &str, id: &str| {
+            vec![
+                b"CLUSTER".to_vec(),
+                b"SETSLOT".to_vec(),
+                slot.to_string().into_bytes(),
+                how.as_bytes().to_vec(),
+                id.as_bytes().to_vec(),
+            ]
+        };
+        let each = |how: &str, id: &str| -> Vec<Vec<Vec<u8>>> {
+            slots.clone().map(|s| setslot(s, how, id)).collect()
+        };
+        to.client().pipeline(&each("IMPORTING", &from_id));
+        from.client().pipeline(&each("MIGRATING", &to_id));
+        std::thread::sleep(hold);
+        let mut source = from.client();
+        for slot in slots.clone() {
+            loop {
+                let Frame::Array(keys) =
+                    source.ok(&["CLUSTER", "GETKEYSINSLOT", &slot.to_string(), "100"])
+                else {
+                    panic!("CLUSTER GETKEYSINSLOT")
+                };
+                if keys.is_empty() {
+                    break;
+                }
+                let mut migrate: Vec<Vec<u8>> = [
+                    "MIGRATE",
+                    "127.0.0.1",
+                    &to.port.to_string(),
+                    "",
+                    "0",
+                    "10000",
+                    "KEYS",
+                ]
+                .iter()
+                .map(|a| a.as_bytes().to_vec())
+                .collect();
+                migrate.extend(keys.iter().map(|k| k.as_bulk().expect("key").to_vec()));
+                source.pipeline(&[migrate]);
+            }
+        }
+        // The new owner first, then the old one, then the others, as
+        // redis-cli does.
+        to.client().pipeline(&each("NODE", &to_id));
+        source.pipeline(&each("NODE", &to_id));
+        for other in self
+            .current_masters()
+            .filter(|m| m.port != from.port && m.port != to.port)
+        {
+            other.client().pipeline(&each("NODE", &to_id));
+        }
+    }
+
+    /// The node listening on `port`.
+    fn node(&self, port: u16) -> &Server {
+        self.nodes()
+            .find(|n| n.port == port)
+            .unwrap_or_else(|| panic!("port {port} is not one of our nodes"))
+    }
+
     /// The slot map as one live node sees it.
     fn slot_map(&self) -> Vec<SlotRange> {
         slot_map(self.any_live_node()).unwrap_or_else(|e| panic!("{e}"))
@@ -157,6 +368,22 @@ impl Cluster {
         self.nodes()
             .find(|n| Client::try_connect(n.port).is_ok())
             .expect("no cluster node answers")
+    }
+}
+
+/// The port of the master serving `slot` in `map`.
+fn owner_port(map: &[SlotRange], slot: u16) -> u16 {
+    map.iter()
+        .find(|r| r.0 <= slot && slot <= r.1)
+        .map(|r| r.2)
+        .unwrap_or_else(|| panic!("no node serves slot {slot}: {map:?}"))
+}
+
+/// A node's `CLUSTER MYID`.
+pub fn node_id(node: &Server) -> String {
+    match node.client().ok(&["CLUSTER", "MYID"]) {
+        Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("CLUSTER MYID -> {other:?}"),
     }
 }
 
@@ -223,18 +450,33 @@ fn is_master(node: &Server) -> bool {
 }
 
 /// One write and its undo on `master`, on a key of its own slots (keys are
-/// tried until one is not `MOVED`).
+/// tried until one is not `MOVED`). Right after `--cluster create` a node
+/// may still answer `CLUSTERDOWN` for a while: that key is tried again,
+/// within [`AGREE_WITHIN`].
 fn bump_replication_offset(master: &Server) {
     let mut c = master.client();
-    for i in 0..10_000 {
+    let deadline = Instant::now() + AGREE_WITHIN;
+    let mut last = Frame::Null;
+    let mut i = 0;
+    while i < 10_000 && Instant::now() < deadline {
         let key = format!("cluster-fixture:{i}");
-        if c.run(&["SET", &key, "1"]).is_error() {
-            continue;
+        match c.run(&["SET", &key, "1"]) {
+            Frame::Error(e) if e.starts_with(b"MOVED") => i += 1,
+            Frame::Error(e) => {
+                last = Frame::Error(e);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            _ => {
+                c.ok(&["DEL", &key]);
+                return;
+            }
         }
-        c.ok(&["DEL", &key]);
-        return;
     }
-    panic!("no key of 10000 hashes to master {}", master.port);
+    panic!(
+        "no write of {i} keys succeeded on master {} within {AGREE_WITHIN:?} (last: {last:?})\n{}",
+        master.port,
+        master.log()
+    );
 }
 
 /// Waits until every node says `cluster_state:ok` and reports the same slot

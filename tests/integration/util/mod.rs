@@ -321,10 +321,16 @@ impl Client {
 
     /// Every key (SCAN), sorted.
     pub fn keys(&mut self) -> Vec<Vec<u8>> {
+        self.keys_matching("*")
+    }
+
+    /// Every key matching the glob `pattern` (SCAN MATCH), sorted: one
+    /// test's keys on a server that other tests share.
+    pub fn keys_matching(&mut self, pattern: &str) -> Vec<Vec<u8>> {
         let mut cursor = "0".to_string();
         let mut keys = Vec::new();
         loop {
-            let reply = self.ok(&["SCAN", &cursor, "COUNT", "1000"]);
+            let reply = self.ok(&["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"]);
             let Frame::Array(parts) = reply else { panic!() };
             let [Frame::Bulk(next), Frame::Array(found)] = <[Frame; 2]>::try_from(parts).unwrap()
             else {
@@ -439,13 +445,24 @@ impl Client {
     }
 }
 
-/// Every key of a server with its DUMP payload and PEXPIRETIME, by key.
-type Snapshot = Vec<(Vec<u8>, Frame, Option<i64>)>;
+/// Keys with their DUMP payload and PEXPIRETIME, sorted by key.
+pub type Snapshot = Vec<(Vec<u8>, Frame, Option<i64>)>;
 
 /// Reads every key's DUMP payload and absolute expiry, pipelined.
 fn snapshot(port: u16) -> Snapshot {
+    snapshot_matching(port, "*")
+}
+
+/// Reads the DUMP payload and absolute expiry of every key of the server on
+/// `port` that matches `pattern`, pipelined.
+pub fn snapshot_matching(port: u16, pattern: &str) -> Snapshot {
     let mut c = Client::try_connect(port).expect("connect");
-    let keys = c.keys();
+    let keys = c.keys_matching(pattern);
+    snapshot_keys(&mut c, keys)
+}
+
+/// DUMP and PEXPIRETIME of `keys` (sorted) through `c`, pipelined.
+pub fn snapshot_keys(c: &mut Client, keys: Vec<Vec<u8>>) -> Snapshot {
     let commands: Vec<Vec<Vec<u8>>> = keys
         .iter()
         .flat_map(|k| {
@@ -474,8 +491,15 @@ pub fn assert_same_data(src: &Server, dst: &Server) {
         let theirs = snapshot(dst.port);
         (ours.join().expect("source snapshot"), theirs)
     });
+    assert_same_snapshots(&ours, &theirs);
+}
+
+/// Panics unless `theirs` (the target's) holds exactly `ours`'s keys, each
+/// with the same DUMP payload and the same absolute expiry (within 1 s),
+/// naming the first differences.
+pub fn assert_same_snapshots(ours: &Snapshot, theirs: &Snapshot) {
     let keys = |snap: &Snapshot| snap.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
-    let (our_keys, their_keys) = (keys(&ours), keys(&theirs));
+    let (our_keys, their_keys) = (keys(ours), keys(theirs));
     if our_keys != their_keys {
         let missing: Vec<_> = our_keys
             .iter()
@@ -497,7 +521,7 @@ pub fn assert_same_data(src: &Server, dst: &Server) {
     }
     let different: Vec<String> = ours
         .iter()
-        .zip(&theirs)
+        .zip(theirs)
         .filter(|((_, dump_a, exp_a), (_, dump_b, exp_b))| {
             let same_expiry = match (exp_a, exp_b) {
                 (Some(x), Some(y)) if *x >= 0 && *y >= 0 => (x - y).abs() <= 1000,
