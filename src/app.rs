@@ -303,6 +303,26 @@ fn refuse_same_database(source: &SourceEnd, target: &TargetEnd) -> Result<(), Er
     let SourceEnd::Servers(sources) = source else {
         return Ok(());
     };
+    // Nodes of one cluster (by node id), whichever nodes the URIs name.
+    if let (Some(s), TargetEnd::Cluster { topology, .. }) = (sources.first(), target) {
+        if let Some(st) = &s.info.topology {
+            let ids = |t: &Topology| -> Vec<String> {
+                t.shards()
+                    .iter()
+                    .map(|s| s.master.id.clone())
+                    .filter(|i| !i.is_empty())
+                    .collect()
+            };
+            let theirs = ids(topology);
+            if ids(st).iter().any(|id| theirs.contains(id)) {
+                return Err(Error::Usage(format!(
+                    "-from {} and -to {} are nodes of the same cluster",
+                    s.conn.name(),
+                    target_name(target)
+                )));
+            }
+        }
+    }
     let targets: Vec<(&str, &str, u32)> = match target {
         TargetEnd::Server(t) => vec![(t.conn.name(), &t.info.run_id, t.conn.endpoint().db)],
         TargetEnd::Cluster { masters, .. } => masters
@@ -321,26 +341,16 @@ fn refuse_same_database(source: &SourceEnd, target: &TargetEnd) -> Result<(), Er
             }
         }
     }
-    // Two different nodes of one cluster: the same shards, by node id.
-    if let (Some(s), TargetEnd::Cluster { topology, .. }) = (sources.first(), target) {
-        if let Some(st) = &s.info.topology {
-            let ids = |t: &Topology| -> Vec<String> {
-                t.shards()
-                    .iter()
-                    .map(|s| s.master.id.clone())
-                    .filter(|i| !i.is_empty())
-                    .collect()
-            };
-            let theirs = ids(topology);
-            if ids(st).iter().any(|id| theirs.contains(id)) {
-                return Err(Error::Usage(format!(
-                    "-from {} and -to are nodes of the same cluster",
-                    s.conn.name()
-                )));
-            }
-        }
-    }
     Ok(())
+}
+
+/// The target as the user named it, for messages.
+fn target_name(target: &TargetEnd) -> String {
+    match target {
+        TargetEnd::Cluster { seed, .. } => seed.to_string(),
+        TargetEnd::Server(t) => t.conn.name().to_string(),
+        TargetEnd::File(path) => path.clone(),
+    }
 }
 
 type LoopBody = Box<dyn FnOnce() -> Result<(), Error> + Send>;

@@ -10,7 +10,8 @@ mod util;
 /// Command line: help, version, usage errors and exit codes.
 mod cli;
 /// Redis Cluster: the test cluster itself, key slots and topology replies
-/// checked against live nodes.
+/// against live nodes, and rump with a cluster at either end (every
+/// combination, resharding, failover, replicas, partitions, db 0 only).
 mod cluster;
 /// Dump files: round trips, pipes, atomic writes, damage detection, legacy format.
 mod dump;
