@@ -81,30 +81,22 @@ impl ClusterRoute {
 
     /// The endpoint of a cluster node, with the seed's credentials.
     pub fn endpoint_of(&self, host: &str, port: u16) -> ServerEndpoint {
-        let host = if host.is_empty() || host == "?" {
-            match &self.seed.addr {
-                ServerAddr::Tcp { host, .. } => host.clone(),
-                ServerAddr::Unix(_) => "127.0.0.1".to_string(),
-            }
-        } else {
-            host.to_string()
-        };
-        ServerEndpoint {
-            addr: ServerAddr::Tcp { host, port },
-            db: 0,
-            readonly: false,
-            ..self.seed.clone()
-        }
+        node_endpoint(&self.seed, host, port)
     }
 
     /// The endpoint of a topology node.
     pub fn endpoint_of_node(&self, node: &Node) -> ServerEndpoint {
-        self.endpoint_of(&node.host, node.port)
+        node_endpoint(&self.seed, &node.host, node.port)
     }
 
     /// Takes a new map: every slot of `topology` owned by the token
-    /// `token_of` gives for its master.
-    pub fn replace(&mut self, topology: &Topology, mut token_of: impl FnMut(&Node) -> Token) {
+    /// `token_of` gives for its master (`None`: no connection to it, so its
+    /// slots stay unowned and their keys wait for the next map).
+    pub fn replace(
+        &mut self,
+        topology: &Topology,
+        mut token_of: impl FnMut(&Node) -> Option<Token>,
+    ) {
         let mut map = vec![None; usize::from(SLOTS)].into_boxed_slice();
         for shard in topology.shards() {
             if shard.slots.is_empty() {
@@ -113,7 +105,7 @@ impl ClusterRoute {
             let token = token_of(&shard.master);
             for &(first, last) in &shard.slots {
                 for s in first..=last {
-                    map[usize::from(s)] = Some(token);
+                    map[usize::from(s)] = token;
                 }
             }
         }
@@ -137,6 +129,26 @@ impl ClusterRoute {
     /// True when `token` owns at least one slot.
     pub fn serves(&self, token: Token) -> bool {
         self.map.contains(&Some(token))
+    }
+}
+
+/// The endpoint of the cluster node `host:port`, reached with the seed's
+/// credentials; a node that announces no host (`""` or `?`) is on the
+/// seed's host.
+pub fn node_endpoint(seed: &ServerEndpoint, host: &str, port: u16) -> ServerEndpoint {
+    let host = if host.is_empty() || host == "?" {
+        match &seed.addr {
+            ServerAddr::Tcp { host, .. } => host.clone(),
+            ServerAddr::Unix(_) => "127.0.0.1".to_string(),
+        }
+    } else {
+        host.to_string()
+    };
+    ServerEndpoint {
+        addr: ServerAddr::Tcp { host, port },
+        db: 0,
+        readonly: false,
+        ..seed.clone()
     }
 }
 

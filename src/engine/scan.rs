@@ -307,9 +307,13 @@ impl ScanRole {
                 let dumped = match frame {
                     Frame::Bulk(payload) => Dumped::Value(payload),
                     Frame::Null => Dumped::Missing,
-                    Frame::Error(e) if parse_redirect(&e).is_some() => {
-                        Dumped::Redirected(parse_redirect(&e).expect("just parsed"))
-                    }
+                    Frame::Error(e) => match parse_redirect(&e) {
+                        Some(redirect) => Dumped::Redirected(redirect),
+                        None => {
+                            let command = format!("DUMP {}", quote_key(&key));
+                            return Err(self.unexpected(&command, Frame::Error(e)));
+                        }
+                    },
                     other => {
                         return Err(self.unexpected(&format!("DUMP {}", quote_key(&key)), other))
                     }

@@ -29,7 +29,7 @@ use crate::engine::link::{Link, LinkEvent};
 use crate::engine::nodes::{HasLink, Nodes};
 use crate::engine::pacer::Pacer;
 use crate::engine::pipe::{BatchSender, SendError};
-use crate::engine::route::ClusterRoute;
+use crate::engine::route::node_endpoint;
 use crate::engine::scan::ScanRole;
 use crate::error::{Error, Role};
 use crate::net::conn::Conn;
@@ -237,8 +237,8 @@ impl SourceLoop {
                 detail: "a redirect from a source that is not a cluster".into(),
             });
         };
-        let endpoint =
-            ClusterRoute::new(seed.clone(), true).endpoint_of(redirect.host(), redirect.port());
+        // Per redirected key: no slot map is built just to name the node.
+        let endpoint = node_endpoint(seed, redirect.host(), redirect.port());
         let ask = matches!(redirect, Redirect::Ask { .. });
         if !self.resharded {
             self.resharded = true;

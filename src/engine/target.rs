@@ -502,10 +502,7 @@ impl TargetLoop {
         }
         if let Some(cluster) = self.route.cluster() {
             cluster.replace(topology, |node| {
-                tokens
-                    .iter()
-                    .find(|(m, _)| m == node)
-                    .map_or(Token(usize::MAX), |(_, t)| *t)
+                tokens.iter().find(|(m, _)| m == node).map(|(_, t)| *t)
             });
         }
         let mut again: Vec<Item> = std::mem::take(&mut self.work.limbo);
