@@ -27,7 +27,7 @@ use crate::engine::restore::{RestoreOptions, RestoreRole};
 use crate::engine::route::{ClusterRoute, Route};
 use crate::engine::scan::{ExpiryRead, ScanOptions, ScanRole};
 use crate::engine::slab::WAKER;
-use crate::engine::source::{SourceLoop, SourceNode};
+use crate::engine::source::{FeedOf, SourceLoop, SourceNode};
 use crate::engine::target::{TargetLoop, TargetNode};
 use crate::error::{Error, Role};
 use crate::net::conn::{Conn, Startup};
@@ -73,19 +73,30 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
                 .to_string(),
         ]);
     }
+    // Settings `--live-enable-events` changed: put back whatever happens.
+    let mut changed = Vec::new();
     let result = install_signals(&signal).and_then(|()| {
         // A checkpoint for another selection is refused before connecting.
         let checkpoint = open_checkpoint(config)?;
-        let (source, target) = open(config, &signal)?;
+        let (mut source, target) = open(config, &signal)?;
+        let feeds = match config.live {
+            true => start_live(config, &mut source, &signal, &mut changed)?,
+            false => Vec::new(),
+        };
         start = Instant::now();
         started = true;
         let ends = Ends {
             source,
             target,
             checkpoint,
+            feeds,
         };
         migrate(config, ends, &stats, &signal, reporter)
     });
+    let result = match (result, put_back_events(config, &changed, &stats)) {
+        (Ok(()), Err(e)) => Err(e),
+        (result, _) => result,
+    };
     reporter.notices(stats.take_notices());
     let signal = match signal.load(Ordering::SeqCst) {
         0 => None,
@@ -102,6 +113,64 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
         signal,
         started,
     }
+}
+
+/// `--live`: checks (or sets) every scanned node's notification setting,
+/// then opens and subscribes one notification connection per node, before
+/// the scan starts.
+fn start_live(
+    config: &Config,
+    source: &mut SourceEnd,
+    signal: &AtomicUsize,
+    changed: &mut Vec<crate::live::ChangedSetting>,
+) -> Result<Vec<(Opened, crate::engine::live::Feed)>, Error> {
+    let SourceEnd::Servers(nodes) = source else {
+        return Ok(Vec::new());
+    };
+    for node in nodes.iter_mut() {
+        let setting =
+            crate::live::check_events(&mut node.conn, config.live_enable_events, config.timeout)?;
+        changed.extend(setting);
+    }
+    let wanted: Vec<_> = nodes
+        .iter()
+        .map(|n| (Role::Source, n.conn.endpoint().clone()))
+        .collect();
+    let mut feeds = Vec::with_capacity(wanted.len());
+    for mut opened in open_all(&wanted, config.timeout, signal)? {
+        let db = opened.conn.endpoint().db;
+        let feed = crate::live::subscribe(&mut opened.conn, db, config.timeout)?;
+        feeds.push((opened, feed));
+    }
+    Ok(feeds)
+}
+
+/// Puts back what `--live-enable-events` changed, on fresh connections (the
+/// run's own may be gone); a failure is reported, never silent.
+fn put_back_events(
+    config: &Config,
+    changed: &[crate::live::ChangedSetting],
+    stats: &Stats,
+) -> Result<(), Error> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    // Not interruptible: a second Ctrl-C must not leave the setting changed.
+    let never = AtomicUsize::new(0);
+    let wanted: Vec<_> = changed
+        .iter()
+        .map(|c| (Role::Source, c.endpoint.clone()))
+        .collect();
+    let opened = open_all(&wanted, config.timeout, &never)?;
+    for (mut node, setting) in opened.into_iter().zip(changed) {
+        crate::live::put_back(&mut node.conn, &setting.old, config.timeout)?;
+        stats.notice(format!(
+            "source {}: notify-keyspace-events is back to {:?}",
+            node.conn.name(),
+            setting.old
+        ));
+    }
+    Ok(())
 }
 
 /// The TLS client of a run with `--tls-insecure`.
@@ -379,6 +448,8 @@ struct Ends {
     source: SourceEnd,
     target: TargetEnd,
     checkpoint: Option<CheckpointFile>,
+    /// `--live`: a subscribed notification connection per scanned node.
+    feeds: Vec<(Opened, crate::engine::live::Feed)>,
 }
 
 fn open_checkpoint(config: &Config) -> Result<Option<CheckpointFile>, Error> {
@@ -412,6 +483,7 @@ fn migrate(
         source,
         target,
         checkpoint,
+        feeds,
     } = ends;
     // The dump header records where the data came from.
     let header = match &source {
@@ -499,6 +571,7 @@ fn migrate(
                     source.set_cluster(seed.clone(), config.timeout);
                 }
             }
+            let mut scanners = Vec::new();
             for mut opened in nodes {
                 let opts = scan_options(config, &opened)?;
                 opened
@@ -518,11 +591,45 @@ fn migrate(
                     Arc::clone(&ledger),
                     Arc::clone(stats),
                 );
+                let mut scan = scan;
+                if config.live {
+                    scan.follow_changes();
+                }
+                let token = source.add(SourceNode {
+                    link: Link::new(opened.conn, opened.info, config.timeout),
+                    scan,
+                    index,
+                    feed: None,
+                });
+                scanners.push((token, index, name));
+            }
+            // `--live`: each scanned node's notification connection, in the
+            // same order as the nodes.
+            for ((mut opened, feed), (token, index, name)) in feeds.into_iter().zip(scanners) {
+                opened
+                    .conn
+                    .register(source.registry(), source.next_token())?;
+                let scan = ScanRole::new(
+                    index,
+                    &name,
+                    scan_options(config, &opened)?,
+                    control.epoch(),
+                    "0",
+                    0,
+                    Arc::clone(&ledger),
+                    Arc::clone(stats),
+                )
+                .adopting();
                 source.add(SourceNode {
                     link: Link::new(opened.conn, opened.info, config.timeout),
                     scan,
                     index,
+                    feed: Some(FeedOf::new(feed, token)),
                 });
+            }
+            if config.live {
+                source.set_live();
+                stats.live.store(true, Ordering::Relaxed);
             }
             Box::new(move || source.run())
         }
@@ -558,7 +665,16 @@ fn migrate(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
         if signal.load(Ordering::SeqCst) != 0 && !control.stopped() {
-            control.stop();
+            if !config.live {
+                control.stop();
+            } else if !control.draining() {
+                // The normal end of a live sync: apply what was seen, then stop.
+                stats.notice(format!(
+                    "stopping: applying the {} changes already seen, then exiting",
+                    group(stats.live_pending.load(Ordering::Relaxed))
+                ));
+                control.drain();
+            }
         }
         reporter.notices(stats.take_notices());
         reporter.tick(&stats.snapshot(start.elapsed()));

@@ -47,6 +47,9 @@ OPTIONS:
     --rate N                 at most N keys per second, evenly spread
     --timeout SECONDS        how long a silent or lost server is waited for (default 30; 0.5 is fine)
     --checkpoint FILE        record the source's SCAN progress in FILE; resume from it
+    --live                   after the copy, keep copying every key that changes on the
+                             source (keyspace notifications) until SIGINT/SIGTERM
+    --live-enable-events     with --live: set notify-keyspace-events for the run, put it back after
     --slots RANGES           only keys whose hash slot is in RANGES, e.g. 0-5460,10923
     --partition I/N          only keys of the I-th (0-based) of N equal slot ranges: N runs
                              with 0/N … N-1/N together copy every key exactly once
@@ -102,6 +105,8 @@ const FLAG_OPTIONS: &[&str] = &[
     "ttl",
     "no-ttl",
     "no-replace",
+    "live",
+    "live-enable-events",
     "json",
     "tls-insecure",
     "help",
@@ -117,6 +122,10 @@ pub struct Args {
     pub ttl: bool,
     pub no_ttl: bool,
     pub no_replace: bool,
+    /// `--live`: keep following changes after the copy, until a signal.
+    pub live: bool,
+    /// `--live-enable-events`: set `notify-keyspace-events` for the run.
+    pub live_enable_events: bool,
     pub match_pattern: Option<Vec<u8>>,
     pub key_type: Option<String>,
     pub scan_count: Option<u32>,
@@ -213,6 +222,8 @@ fn parse(args: Vec<OsString>) -> Result<Args, lexopt::Error> {
             Long("ttl") => args_out.ttl = true,
             Long("no-ttl") => args_out.no_ttl = true,
             Long("no-replace") => args_out.no_replace = true,
+            Long("live") => args_out.live = true,
+            Long("live-enable-events") => args_out.live_enable_events = true,
             Long("match") => {
                 use std::os::unix::ffi::OsStringExt;
                 args_out.match_pattern = Some(parser.value()?.into_vec());

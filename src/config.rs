@@ -205,6 +205,10 @@ pub struct Config {
     /// Which nodes of a cluster source are scanned.
     pub read_from: ReadFrom,
     pub format: Format,
+    /// `--live`: follow the source's changes until a signal.
+    pub live: bool,
+    /// `--live-enable-events`: set `notify-keyspace-events` for the run.
+    pub live_enable_events: bool,
 }
 
 impl Config {
@@ -283,6 +287,15 @@ impl Config {
                     .into(),
             ));
         }
+        if args.live || args.live_enable_events {
+            live_rules(
+                &source,
+                &target,
+                args.no_replace,
+                args.checkpoint.is_some(),
+                args.key_type.is_some(),
+            )?;
+        }
         let slots = match (args.slots, args.partition) {
             (Some(_), Some(_)) => {
                 return Err(Error::Usage(
@@ -353,8 +366,46 @@ impl Config {
             read_from: args.read_from.unwrap_or_default(),
             checkpoint: args.checkpoint,
             format: args.format.unwrap_or_default(),
+            live: args.live || args.live_enable_events,
+            live_enable_events: args.live_enable_events,
         })
     }
+}
+
+/// What `--live` cannot be combined with.
+fn live_rules(
+    source: &Endpoint,
+    target: &Endpoint,
+    no_replace: bool,
+    checkpoint: bool,
+    key_type: bool,
+) -> Result<(), Error> {
+    let refuse = |why: &str| Err(Error::Usage(format!("--live {why}")));
+    if !matches!(source, Endpoint::Server(_)) {
+        return refuse("follows a server's changes; -from is a dump file");
+    }
+    if !matches!(target, Endpoint::Server(_)) {
+        return refuse(
+            "applies changes to a server (deleting keys too); -to is a dump file, which is \
+             written once",
+        );
+    }
+    if no_replace {
+        return refuse("must replace keys that change; it cannot be combined with --no-replace");
+    }
+    if checkpoint {
+        return refuse(
+            "cannot resume from a checkpoint: changes made while rump was not running are not \
+             replayed, so a live sync always starts with a whole scan",
+        );
+    }
+    if key_type {
+        return refuse(
+            "cannot be combined with --type yet: a changed key's type is not known without \
+             reading it (use --match, or copy every type)",
+        );
+    }
+    Ok(())
 }
 
 /// The URI schemes rump reads, as written before `://` (in any case).

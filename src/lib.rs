@@ -17,6 +17,7 @@ pub mod config;
 pub mod dump;
 pub mod engine;
 pub mod error;
+pub mod live;
 pub mod net;
 pub mod progress;
 pub mod secrets;

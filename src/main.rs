@@ -76,6 +76,8 @@ fn run() -> Result<u8, Error> {
         println!("{}", summary.json());
     }
     Ok(match (&outcome.signal, &outcome.error) {
+        // A signal is how a live sync is meant to end.
+        (Some(_), None) if config.live && summary.failed == 0 => 0,
         (Some(sig), _) => 128 + *sig as u8,
         (None, Some(e)) => e.exit_code(),
         (None, None) if summary.failed > 0 => 1,

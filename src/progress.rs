@@ -29,6 +29,18 @@ pub struct Stats {
     pub bytes: AtomicU64,
     /// The progress total (source DBSIZE), 0 when unknown.
     pub total: AtomicU64,
+    /// `--live`: changed keys copied again, and deleted on the target.
+    pub live_applied: AtomicU64,
+    pub live_deleted: AtomicU64,
+    /// `--live`: rescans of the source (a lost notification connection, a
+    /// dirty set that overflowed, a flush).
+    pub rescans: AtomicU64,
+    /// `--live`: changed keys not yet read again, and how long the oldest
+    /// has waited (ms); set by the source loop.
+    pub live_pending: AtomicU64,
+    pub live_lag_ms: AtomicU64,
+    /// `--live` was asked for: the summary shows the live counters.
+    pub live: std::sync::atomic::AtomicBool,
     failures: Mutex<Vec<String>>,
     /// Things the user should hear about now (a reconnect, a restart),
     /// printed by the main thread between progress lines.
@@ -76,6 +88,8 @@ impl Stats {
             &self.vanished,
             &self.failed,
             &self.bytes,
+            &self.live_applied,
+            &self.live_deleted,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -100,11 +114,28 @@ impl Stats {
             failed: get(&self.failed),
             bytes: get(&self.bytes),
             total: get(&self.total),
+            live: self.live.load(Ordering::Relaxed).then(|| LiveCounts {
+                applied: get(&self.live_applied),
+                deleted: get(&self.live_deleted),
+                rescans: get(&self.rescans),
+                pending: get(&self.live_pending),
+                lag_ms: get(&self.live_lag_ms),
+            }),
             seconds: elapsed.as_secs_f64(),
             interrupted: None,
             error: None,
         }
     }
+}
+
+/// What live sync did (`--live`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    pub applied: u64,
+    pub deleted: u64,
+    pub rescans: u64,
+    pub pending: u64,
+    pub lag_ms: u64,
 }
 
 /// The outcome of a run, as the summary line and `--json` report it.
@@ -117,6 +148,8 @@ pub struct Summary {
     pub failed: u64,
     pub bytes: u64,
     pub total: u64,
+    /// `--live` counters, when live sync ran.
+    pub live: Option<LiveCounts>,
     pub seconds: f64,
     /// The signal that stopped the run, if one did.
     pub interrupted: Option<&'static str>,
@@ -151,6 +184,16 @@ impl Summary {
             self.seconds,
             group(self.keys_per_sec() as u64),
         );
+        if let Some(live) = &self.live {
+            line.push_str(&format!(
+                "; live: {} changes applied, {} deleted, {} pending, lag {} ms, {} rescans",
+                group(live.applied),
+                group(live.deleted),
+                group(live.pending),
+                group(live.lag_ms),
+                live.rescans
+            ));
+        }
         if let Some(signal) = self.interrupted {
             line.push_str(&format!(", interrupted by {signal}"));
         }
@@ -163,8 +206,15 @@ impl Summary {
             Some(e) => json_string(e),
             None => "null".into(),
         };
+        let live = match &self.live {
+            Some(l) => format!(
+                ",\"live_applied\":{},\"live_deleted\":{},\"rescans\":{},\"live_pending\":{},\"live_lag_ms\":{}",
+                l.applied, l.deleted, l.rescans, l.pending, l.lag_ms
+            ),
+            None => String::new(),
+        };
         format!(
-            "{{\"scanned\":{},\"copied\":{},\"skipped\":{},\"vanished\":{},\"failed\":{},\"bytes\":{},\"seconds\":{:.3},\"keys_per_sec\":{:.1},\"interrupted\":{},\"error\":{}}}",
+            "{{\"scanned\":{},\"copied\":{},\"skipped\":{},\"vanished\":{},\"failed\":{},\"bytes\":{},\"seconds\":{:.3},\"keys_per_sec\":{:.1},\"interrupted\":{},\"error\":{}{live}}}",
             self.scanned,
             self.copied,
             self.skipped,

@@ -18,6 +18,7 @@ use crate::progress::Stats;
 #[derive(Debug)]
 pub struct Control {
     stop: AtomicBool,
+    drain: AtomicBool,
     finished: AtomicBool,
     epoch: AtomicU16,
     wakers: Vec<Arc<Waker>>,
@@ -28,6 +29,7 @@ impl Control {
     pub fn new(wakers: Vec<Arc<Waker>>) -> Control {
         Control {
             stop: AtomicBool::new(false),
+            drain: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             epoch: AtomicU16::new(0),
             wakers,
@@ -43,6 +45,17 @@ impl Control {
 
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// `--live`: stop following changes, apply the ones already seen, then
+    /// end as a finished copy does (the normal end of a live sync).
+    pub fn drain(&self) {
+        self.drain.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    pub fn draining(&self) -> bool {
+        self.drain.load(Ordering::Relaxed)
     }
 
     /// The target is done: everything of the current epoch is acknowledged.

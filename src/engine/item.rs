@@ -29,9 +29,22 @@ impl PageId {
     pub fn seq(self) -> u32 {
         self.0 as u32
     }
+
+    /// The page of keys read again because they changed (`--live`): no SCAN
+    /// page, so the ledger has nothing to count for it.
+    pub fn live(epoch: u16, node: u16) -> PageId {
+        PageId::new(epoch, node, u32::MAX)
+    }
+
+    pub fn is_live(self) -> bool {
+        self.seq() == u32::MAX
+    }
 }
 
 /// One key on its way from source to target.
+///
+/// An empty payload is a deletion (`--live`: the key no longer exists on the
+/// source); a DUMP payload is never empty (it ends with a 10-byte footer).
 ///
 /// `key` and `payload` are slices of the source connection's read buffer (or of
 /// a dump file's read buffer): nothing is copied between the `DUMP` reply and
@@ -50,6 +63,21 @@ pub struct Item {
 }
 
 impl Item {
+    /// A deletion of `key` on the target.
+    pub fn deletion(key: Bytes, page: PageId) -> Item {
+        Item {
+            key,
+            payload: Bytes::new(),
+            expire_at_ms: 0,
+            page,
+        }
+    }
+
+    /// True for a deletion (see [`Item`]).
+    pub fn is_deletion(&self) -> bool {
+        self.payload.is_empty()
+    }
+
     /// What the item pins in memory, as the channel's byte budget counts it:
     /// key, payload, and the `Item` plus the RESP framing around it.
     pub fn cost(&self) -> usize {

@@ -110,6 +110,9 @@ impl Ledger {
         }
         let mut nodes = self.lock();
         for &(page, count) in runs {
+            if page.is_live() {
+                continue;
+            }
             let Some(n) = nodes.get_mut(usize::from(page.node())) else {
                 continue;
             };

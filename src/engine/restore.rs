@@ -42,6 +42,8 @@ pub struct RestoreOptions {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     Copied,
+    /// A deletion (`--live`) was applied (whether or not the key existed).
+    Deleted,
     /// It existed and `--no-replace` keeps it.
     Skipped,
     /// Refused for this key only; the message names it.
@@ -160,6 +162,12 @@ impl RestoreRole {
             out.cmd().arg(b"ASKING").send();
             self.in_flight.push_back(Sent::Asking);
         }
+        if item.is_deletion() {
+            out.cmd().arg(b"DEL").arg(&item.key).send();
+            self.in_flight.push_back(Sent::Restore(item));
+            self.restores += 1;
+            return Ok(1 + usize::from(asking));
+        }
         let mut restore = out
             .cmd()
             .arg(b"RESTORE")
@@ -191,6 +199,26 @@ impl RestoreRole {
         self.restores -= 1;
         let outcome = match frame {
             Frame::Simple(_) => Outcome::Copied,
+            Frame::Integer(_) if item.is_deletion() => Outcome::Deleted,
+            Frame::Error(e) if item.is_deletion() && parse_redirect(&e).is_none() => {
+                let server = text(&e);
+                match classify(&e, None, None) {
+                    Refusal::Retry => Outcome::Retry,
+                    Refusal::Fatal(_) => {
+                        return Err(Error::Server {
+                            role: Role::Target,
+                            endpoint: self.name.clone(),
+                            command: format!("DEL {}", quote_key(&item.key)),
+                            message: server,
+                        })
+                    }
+                    _ => Outcome::Failed(format!(
+                        "target {}: DEL {} failed: {server}",
+                        self.name,
+                        quote_key(&item.key)
+                    )),
+                }
+            }
             Frame::Error(e) => self.on_error(&item, &e)?,
             other => return Err(self.protocol(format!("unexpected reply to RESTORE: {other:?}"))),
         };

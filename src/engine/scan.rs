@@ -29,6 +29,7 @@ use crate::cluster::slots::SlotSet;
 use crate::engine::clock::now_ms;
 use crate::engine::item::{Batch, Item, PageId};
 use crate::engine::ledger::Ledger;
+use crate::engine::live::DirtySet;
 use crate::engine::pacer::Pacer;
 use crate::error::{quote_key, Error, Role};
 use crate::net::handshake::text;
@@ -73,6 +74,8 @@ enum Expect {
     Expiry,
     /// The `+OK` of an `ASKING` before a redirected key's read.
     Asking,
+    /// `--live`: the periodic `DBSIZE` that tells a flush apart.
+    DbSize,
 }
 
 /// A DUMP reply, waiting for its expiry reply.
@@ -123,7 +126,30 @@ pub struct ScanRole {
     returned: u64,
     ledger: Arc<Ledger>,
     stats: Arc<Stats>,
+    /// `--live`: keys changed on the source, to be read again; a key found
+    /// missing then is deleted on the target.
+    dirty: DirtySet,
+    /// `--live`: scan again from cursor 0 once the SCAN in flight is back.
+    rescan: bool,
+    /// `--live`, draining: no new SCAN; what was found is still read.
+    scan_stopped: bool,
+    /// `--live`: when the next `DBSIZE` is due, what the last one said, and
+    /// the keys marked since ([`ScanRole::follow_changes`]).
+    live: Option<FlushWatch>,
 }
+
+/// FLUSHDB and FLUSHALL raise no keyspace event, so `--live` watches
+/// `DBSIZE`: a fall to 0 that the changes seen do not explain is a flush.
+#[derive(Debug)]
+struct FlushWatch {
+    due: std::time::Instant,
+    in_flight: bool,
+    last: Option<i64>,
+    marked: u64,
+}
+
+/// How often `--live` asks `DBSIZE`.
+const DBSIZE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl ScanRole {
     /// A scan of node `node` (as the ledger knows it) starting at `cursor`.
@@ -157,7 +183,21 @@ impl ScanRole {
             returned: 0,
             ledger,
             stats,
+            dirty: DirtySet::default(),
+            rescan: false,
+            scan_stopped: false,
+            live: None,
         }
+    }
+
+    /// `--live`: this node's changes are followed; watch for flushes.
+    pub fn follow_changes(&mut self) {
+        self.live = Some(FlushWatch {
+            due: std::time::Instant::now(),
+            in_flight: false,
+            last: None,
+            marked: 0,
+        });
     }
 
     /// A role that scans nothing and only reads keys other nodes' redirects
@@ -167,13 +207,79 @@ impl ScanRole {
         self
     }
 
-    /// Every key of this node's scan is read (or the scan is empty).
+    /// Every key of this node's scan is read (or the scan is empty), and
+    /// every changed key too.
     pub fn is_done(&self) -> bool {
-        self.scan == ScanState::Done
-            && self.keys.is_empty()
+        self.scan_done() && self.dirty.is_empty()
+    }
+
+    /// The scan itself is over (or stopped) and every key it found is read.
+    pub fn scan_done(&self) -> bool {
+        let over =
+            self.scan == ScanState::Done || (self.scan_stopped && self.scan == ScanState::Ready);
+        over && self.keys.is_empty()
             && self.asked.is_empty()
             && self.expect.is_empty()
             && self.redirected.is_empty()
+    }
+
+    /// `--live`: `key` changed on the source; it is read again (and deleted
+    /// on the target if it is gone). A dirty set that overflows is dropped
+    /// and the node scanned again, which is said.
+    pub fn mark_dirty(&mut self, key: Bytes, now: std::time::Instant) {
+        if !self.selected_by_filters(&key) {
+            return;
+        }
+        self.dirty.mark(key, now);
+        if let Some(watch) = &mut self.live {
+            watch.marked += 1;
+        }
+        if self.dirty.take_overflow() {
+            self.stats.notice(format!(
+                "source {}: more than {} changed keys wait to be copied: forgetting them and \
+                 scanning the source again instead",
+                self.name,
+                crate::engine::live::MAX_DIRTY_KEYS
+            ));
+            self.rescan();
+        }
+    }
+
+    /// Changed keys waiting, and when the oldest was marked.
+    pub fn dirty(&self) -> (usize, Option<std::time::Instant>) {
+        (self.dirty.len(), self.dirty.oldest())
+    }
+
+    /// `--live`: scan the node again from cursor 0, keeping what is found
+    /// and in flight (a rescan catches up on changes that were missed).
+    pub fn rescan(&mut self) {
+        Stats::add(&self.stats.rescans, 1);
+        self.calls = 0;
+        self.returned = 0;
+        match self.scan {
+            ScanState::InFlight => self.rescan = true,
+            ScanState::Ready | ScanState::Done => {
+                self.cursor = Bytes::from_static(b"0");
+                self.scan = ScanState::Ready;
+            }
+        }
+    }
+
+    /// `--live`, draining: no new SCAN goes out; keys already found and
+    /// changed keys already seen are still read.
+    pub fn stop_scanning(&mut self) {
+        self.scan_stopped = true;
+        self.rescan = false;
+    }
+
+    /// A changed key is copied only if it is one this run selects.
+    fn selected_by_filters(&self, key: &[u8]) -> bool {
+        let pattern_ok = self
+            .opts
+            .match_pattern
+            .as_deref()
+            .map_or(true, |p| crate::engine::glob::matches(p, key));
+        pattern_ok && self.selected(key)
     }
 
     /// A key another node redirected here, to be read on this node (after
@@ -198,7 +304,7 @@ impl ScanRole {
 
     /// Keys found and not yet asked for (the pacer's business).
     pub fn has_keys(&self) -> bool {
-        !self.keys.is_empty() || !self.asked.is_empty()
+        !self.keys.is_empty() || !self.asked.is_empty() || !self.dirty.is_empty()
     }
 
     /// Queues SCAN and DUMP/expiry commands as the windows allow; returns
@@ -220,7 +326,7 @@ impl ScanRole {
         // keys in hand beyond the page being fetched, so DUMPs are queued
         // behind each SCAN and the server never idles waiting for its reply.
         let lookahead = opts.scan_count as usize + by_count;
-        if self.scan == ScanState::Ready && self.keys.len() < lookahead {
+        if self.scan == ScanState::Ready && !self.scan_stopped && self.keys.len() < lookahead {
             let mut scan = out
                 .cmd()
                 .arg(b"SCAN")
@@ -239,6 +345,17 @@ impl ScanRole {
             queued += 1;
         }
 
+        if let Some(watch) = &mut self.live {
+            let now = std::time::Instant::now();
+            if !watch.in_flight && !self.scan_stopped && now >= watch.due {
+                out.cmd().arg(b"DBSIZE").send();
+                self.expect.push_back(Expect::DbSize);
+                watch.in_flight = true;
+                watch.due = now + DBSIZE_EVERY;
+                queued += 1;
+            }
+        }
+
         let mut pacer = pacer;
         let mut allowance = match &mut pacer {
             Some(p) => p.allowance(std::time::Instant::now()),
@@ -246,11 +363,17 @@ impl ScanRole {
         };
         let mut issued = 0;
         while self.keys_in_flight < window && allowance > 0 {
+            // Changed keys go first: their lag is what a live sync is
+            // judged by, and the scan's keys are read in the same window.
+            let live = PageId::live(self.epoch, self.node);
             let (key, page, ask) = match self.asked.pop_front() {
                 Some((key, page)) => (key, page, true),
-                None => match self.keys.pop_front() {
-                    Some((key, page)) => (key, page, false),
-                    None => break,
+                None => match self.dirty.pop() {
+                    Some((key, _)) => (key, live, false),
+                    None => match self.keys.pop_front() {
+                        Some((key, page)) => (key, page, false),
+                        None => break,
+                    },
                 },
             };
             if ask {
@@ -303,6 +426,10 @@ impl ScanRole {
         match self.expect.pop_front() {
             Some(Expect::Scan(epoch)) => self.on_scan(frame, epoch),
             Some(Expect::Asking) => Ok(()),
+            Some(Expect::DbSize) => {
+                self.on_dbsize(frame);
+                Ok(())
+            }
             Some(Expect::Dump(key, page)) => {
                 let dumped = match frame {
                     Frame::Bulk(payload) => Dumped::Value(payload),
@@ -345,6 +472,35 @@ impl ScanRole {
                 }
             }
             None => Err(self.protocol("a reply arrived for no command".into())),
+        }
+    }
+
+    /// A `DBSIZE` of `--live`: a fall to 0 from more keys than changes were
+    /// seen since means the database was flushed, which no event tells.
+    fn on_dbsize(&mut self, frame: Frame) {
+        let Some(watch) = &mut self.live else {
+            return;
+        };
+        watch.in_flight = false;
+        let Frame::Integer(now) = frame else {
+            return;
+        };
+        let flushed = now == 0
+            && watch
+                .last
+                .is_some_and(|last| last > 0 && watch.marked < last as u64);
+        let before = watch.last.unwrap_or(0);
+        watch.last = Some(now);
+        watch.marked = 0;
+        if flushed {
+            self.stats.notice(format!(
+                "source {}: the database was flushed (DBSIZE fell from {before} to 0, which raises \
+                 no keyspace event); rump cannot tell which target keys came from the source, so \
+                 it deletes none of them: run FLUSHDB on the target if it holds only this \
+                 migration's keys. Scanning the source again",
+                self.name
+            ));
+            self.rescan();
         }
     }
 
@@ -397,6 +553,10 @@ impl ScanRole {
         } else {
             ScanState::Ready
         };
+        if std::mem::take(&mut self.rescan) {
+            self.cursor = Bytes::from_static(b"0");
+            self.scan = ScanState::Ready;
+        }
         Ok(())
     }
 
@@ -436,6 +596,9 @@ impl ScanRole {
         }
         let payload = match dumped {
             Dumped::Value(payload) => payload,
+            // A changed key that is gone: deleted, expired, evicted, renamed
+            // or moved away. It goes from the target too.
+            Dumped::Missing if page.is_live() => return batch.push(Item::deletion(key, page)),
             Dumped::Missing => return self.vanished(page),
             Dumped::Redirected(redirect) => {
                 self.redirected.push((key, page, redirect));
@@ -453,6 +616,7 @@ impl ScanRole {
         };
         let expire_at_ms = match (expiry, self.opts.expiry) {
             // -2: the key went away between DUMP and the expiry read.
+            (-2, _) if page.is_live() => return batch.push(Item::deletion(key, page)),
             (-2, _) => return self.vanished(page),
             (n, _) if n < 0 => 0,
             (_, ExpiryRead::Skip) => 0,
@@ -486,6 +650,11 @@ impl ScanRole {
             match expect {
                 Expect::Dump(key, page) => again.push((key, page)),
                 Expect::Scan(_) => self.scan = ScanState::Ready,
+                Expect::DbSize => {
+                    if let Some(watch) = &mut self.live {
+                        watch.in_flight = false;
+                    }
+                }
                 Expect::Expiry | Expect::Asking => {}
             }
         }
@@ -649,6 +818,69 @@ mod tests {
         assert!(!ledger.snapshot()[0].complete);
         ledger.done(&[(batch.items[0].page, 1)]);
         assert!(ledger.snapshot()[0].complete);
+    }
+
+    #[test]
+    fn changed_keys_are_read_first_and_a_missing_one_becomes_a_deletion() {
+        let (mut scan, _, stats) = role(ExpiryRead::Absolute);
+        scan.follow_changes();
+        let mut out = Requests::new();
+        let mut batch = Batch::default();
+        // The scan's first page is done; then two keys change.
+        scan.issue(&mut out, None);
+        let first = sent(&mut out);
+        assert!(
+            first.contains("SCAN") && first.contains("DBSIZE"),
+            "{first}"
+        );
+        scan.on_reply(scan_reply("0", &[]), &mut batch).unwrap();
+        scan.on_reply(int(3), &mut batch).unwrap();
+        assert!(scan.scan_done() && scan.is_done());
+        let now = std::time::Instant::now();
+        scan.mark_dirty(Bytes::from_static(b"kept"), now);
+        scan.mark_dirty(Bytes::from_static(b"gone"), now);
+        scan.mark_dirty(Bytes::from_static(b"kept"), now);
+        assert_eq!(scan.dirty().0, 2);
+        assert!(!scan.is_done());
+        scan.issue(&mut out, None);
+        let text = sent(&mut out);
+        assert!(text.contains("DUMP\r\n$4\r\nkept") && text.contains("DUMP\r\n$4\r\ngone"));
+        scan.on_reply(bulk("payload"), &mut batch).unwrap();
+        scan.on_reply(int(-1), &mut batch).unwrap();
+        scan.on_reply(Incoming::Frame(Frame::Null), &mut batch)
+            .unwrap();
+        scan.on_reply(int(-2), &mut batch).unwrap();
+        assert!(scan.is_done());
+        assert_eq!(batch.len(), 2);
+        assert!(batch.items[0].page.is_live() && !batch.items[0].is_deletion());
+        assert!(batch.items[1].page.is_live() && batch.items[1].is_deletion());
+        assert_eq!(&batch.items[1].key[..], b"gone");
+        // Not counted as vanished: a deletion is applied, not skipped.
+        assert_eq!(stats.vanished.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_dbsize_that_falls_to_zero_unexplained_is_a_flush_and_rescans() {
+        let (mut scan, _, stats) = role(ExpiryRead::Skip);
+        scan.follow_changes();
+        let mut out = Requests::new();
+        let mut batch = Batch::default();
+        scan.issue(&mut out, None);
+        sent(&mut out);
+        scan.on_reply(scan_reply("0", &[]), &mut batch).unwrap();
+        scan.on_reply(int(500), &mut batch).unwrap();
+        // The next DBSIZE is due a second later: make it due now.
+        if let Some(w) = &mut scan.live {
+            w.due = std::time::Instant::now();
+        }
+        scan.issue(&mut out, None);
+        assert!(sent(&mut out).contains("DBSIZE"));
+        scan.on_reply(int(0), &mut batch).unwrap();
+        assert_eq!(stats.rescans.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(stats.take_notices().iter().any(|n| n.contains("flushed")));
+        // The rescan starts at cursor 0.
+        scan.issue(&mut out, None);
+        assert!(sent(&mut out).contains("SCAN\r\n$1\r\n0\r\n"));
     }
 
     #[test]

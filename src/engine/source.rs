@@ -26,6 +26,7 @@ use crate::engine::control::Control;
 use crate::engine::item::{Batch, PageId};
 use crate::engine::ledger::Ledger;
 use crate::engine::link::{Link, LinkEvent};
+use crate::engine::live::{Feed, FeedEvent};
 use crate::engine::nodes::{HasLink, Nodes};
 use crate::engine::pacer::Pacer;
 use crate::engine::pipe::{BatchSender, SendError};
@@ -41,14 +42,44 @@ pub const BATCH_ITEMS: usize = 512;
 pub const BATCH_BYTES: usize = 1024 * 1024;
 /// How long a poll waits with nothing to do, bounding how late a stop is seen.
 const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How often an idle notification connection is asked `PING`, so that a
+/// connection lost without a reset is noticed within `--timeout`.
+const FEED_PING_EVERY: Duration = Duration::from_secs(5);
 
-/// One source node: its connection and its scan.
+/// One source node: its connection and its scan, or (`--live`) a second
+/// connection that receives the node's keyspace notifications.
 #[derive(Debug)]
 pub struct SourceNode {
     pub link: Link,
     pub scan: ScanRole,
     /// The ledger's index for this node.
     pub index: u16,
+    /// For a notification connection: what it feeds.
+    pub feed: Option<FeedOf>,
+}
+
+/// A notification connection of `--live`, and the node whose changes it
+/// carries.
+#[derive(Debug)]
+pub struct FeedOf {
+    pub feed: Feed,
+    /// The scanning node of the same server.
+    pub node: Token,
+    /// The connection was lost: once subscribed again, rescan the node.
+    lost: bool,
+    ping_at: Instant,
+}
+
+impl FeedOf {
+    /// A feed whose subscription is already confirmed (at start-up).
+    pub fn new(feed: Feed, node: Token) -> FeedOf {
+        FeedOf {
+            feed,
+            node,
+            lost: false,
+            ping_at: Instant::now() + FEED_PING_EVERY,
+        }
+    }
 }
 
 impl HasLink for SourceNode {
@@ -80,6 +111,11 @@ pub struct SourceLoop {
     cluster: Option<(ServerEndpoint, Duration)>,
     /// A redirect showed the source's slots moving (said once).
     resharded: bool,
+    /// `--live`: the stream is complete only once draining is done.
+    live: bool,
+    /// `--live`: the scan's end was said; draining has begun.
+    scan_said: bool,
+    drained: bool,
 }
 
 impl SourceLoop {
@@ -107,7 +143,15 @@ impl SourceLoop {
             ledger,
             cluster: None,
             resharded: false,
+            live: false,
+            scan_said: false,
+            drained: false,
         }
+    }
+
+    /// `--live`: follow changes until [`Control::drain`].
+    pub fn set_live(&mut self) {
+        self.live = true;
     }
 
     /// The source is a cluster reached through `seed`: a key a node
@@ -140,6 +184,9 @@ impl SourceLoop {
                 return Ok(());
             }
             self.follow_epoch();
+            if self.live {
+                self.live_turn();
+            }
             if let Some(batch) = self.held.take() {
                 if !self.send(batch)? {
                     return Ok(());
@@ -147,9 +194,18 @@ impl SourceLoop {
             }
             let mut busy = false;
             for token in self.nodes.tokens() {
-                busy |= self.drive(token)?;
+                let is_feed = self
+                    .nodes
+                    .get_mut(token)
+                    .is_some_and(|(n, _)| n.feed.is_some());
+                busy |= match is_feed {
+                    true => self.drive_feed(token)?,
+                    false => self.drive(token)?,
+                };
             }
-            let all_done = self.nodes.iter().all(|n| n.scan.is_done());
+            // A live sync ends only when drained: until then, changes come.
+            let all_done =
+                (!self.live || self.drained) && self.nodes.iter().all(|n| n.scan.is_done());
             if self.held.is_none() && !self.batch.is_empty() && (all_done || self.idle()) {
                 // Nothing in flight: hand over what we have rather than wait.
                 let batch = self.take_batch();
@@ -227,6 +283,118 @@ impl SourceLoop {
         Ok(busy)
     }
 
+    /// `--live` bookkeeping each turn: start draining when asked, say once
+    /// when the scan is over, and publish the changes pending and the lag.
+    fn live_turn(&mut self) {
+        if self.control.draining() && !self.drained {
+            self.drained = true;
+            for node in self.nodes.iter_mut() {
+                node.scan.stop_scanning();
+            }
+        }
+        let scanners = || self.nodes.iter().filter(|n| n.feed.is_none());
+        if !self.scan_said && !self.drained && scanners().all(|n| n.scan.scan_done()) {
+            self.scan_said = true;
+            self.stats.notice(
+                "the scan is complete; following changes until SIGINT or SIGTERM (Ctrl-C)".into(),
+            );
+        }
+        let now = Instant::now();
+        let (mut pending, mut oldest) = (0, None::<Instant>);
+        for node in scanners() {
+            let (n, at) = node.scan.dirty();
+            pending += n as u64;
+            oldest = match (oldest, at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let lag = oldest.map_or(0, |at| now.duration_since(at).as_millis() as u64);
+        self.stats
+            .live_pending
+            .store(pending, std::sync::atomic::Ordering::Relaxed);
+        self.stats
+            .live_lag_ms
+            .store(lag, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A notification connection's turn: reconnect (then subscribe again
+    /// and rescan), read the events, mark each named key dirty on its node.
+    /// Read whatever the target's speed, so the server never drops this
+    /// client for a full output buffer.
+    fn drive_feed(&mut self, token: Token) -> Result<bool, Error> {
+        if self.drained {
+            // Changes after the signal are not followed.
+            return Ok(false);
+        }
+        let Some((node, registry)) = self.nodes.get_mut(token) else {
+            return Ok(false);
+        };
+        let Some(feed) = node.feed.as_mut() else {
+            return Ok(false);
+        };
+        match node.link.tick(registry, &self.stats)? {
+            LinkEvent::Steady => {}
+            LinkEvent::Reconnected | LinkEvent::Restarted(_) => {
+                self.stats.notice(format!(
+                    "source {}: the notification connection was lost; changes made meanwhile                      cannot be replayed, so the source is scanned again",
+                    node.link.conn.name()
+                ));
+                let owed = feed.feed.subscribe(node.link.conn.out());
+                node.link.conn.owe(owed);
+                feed.lost = true;
+            }
+        }
+        if node.link.is_down() {
+            return Ok(false);
+        }
+        let mut changed = Vec::new();
+        let conn = &mut node.link.conn;
+        let mut read = || -> Result<(), Error> {
+            while let Some(frame) = conn.next_frame()? {
+                match feed.feed.on_frame(frame) {
+                    Ok(FeedEvent::Changed { key, .. }) => changed.push(key),
+                    Ok(FeedEvent::Subscribed | FeedEvent::Other) => {}
+                    Err(message) => {
+                        return Err(Error::Server {
+                            role: Role::Source,
+                            endpoint: conn.name().to_string(),
+                            command: "PSUBSCRIBE".into(),
+                            message,
+                        })
+                    }
+                }
+            }
+            if conn.owed() == 0 && Instant::now() >= feed.ping_at {
+                conn.out().cmd().arg(b"PING").send();
+                conn.owe(1);
+                feed.ping_at = Instant::now() + FEED_PING_EVERY;
+            }
+            conn.flush()
+        };
+        let result = read();
+        let rescan = feed.lost && feed.feed.is_subscribed();
+        if rescan {
+            feed.lost = false;
+        }
+        let target = feed.node;
+        match result {
+            Ok(()) => node.link.check_silence(registry, &self.stats)?,
+            Err(e) => node.link.lose(e, registry, &self.stats)?,
+        }
+        let busy = node.link.conn.may_read();
+        let now = Instant::now();
+        if let Some((scanner, _)) = self.nodes.get_mut(target) {
+            for key in changed {
+                scanner.scan.mark_dirty(key, now);
+            }
+            if rescan {
+                scanner.scan.rescan();
+            }
+        }
+        Ok(busy)
+    }
+
     /// A key whose DUMP was redirected (its slot moved, or is moving) is read
     /// on the node the redirect names, which is connected to if it is new.
     fn hand_over(&mut self, key: Bytes, page: PageId, redirect: &Redirect) -> Result<(), Error> {
@@ -253,7 +421,7 @@ impl SourceLoop {
         }
         for token in self.nodes.tokens() {
             if let Some((node, _)) = self.nodes.get_mut(token) {
-                if node.link.conn.endpoint().addr == endpoint.addr {
+                if node.feed.is_none() && node.link.conn.endpoint().addr == endpoint.addr {
                     node.scan.adopt(key, page, ask);
                     return Ok(());
                 }
@@ -289,6 +457,7 @@ impl SourceLoop {
             link: Link::opening(conn, *timeout),
             scan,
             index,
+            feed: None,
         });
         Ok(())
     }
@@ -308,6 +477,9 @@ impl SourceLoop {
         // never taken.
         self.held = None;
         for node in self.nodes.iter_mut() {
+            if node.feed.is_some() {
+                continue;
+            }
             self.ledger
                 .restart(node.index, epoch, &node.link.info.run_id);
             node.scan.restart(epoch, node.link.info.dbsize);

@@ -591,8 +591,16 @@ impl Work {
                 }
                 Outcome::Copied => {
                     self.retry = None;
-                    Stats::add(&self.stats.copied, 1);
+                    let counter = match item.page.is_live() {
+                        true => &self.stats.live_applied,
+                        false => &self.stats.copied,
+                    };
+                    Stats::add(counter, 1);
                     Stats::add(&self.stats.bytes, item.payload.len() as u64);
+                }
+                Outcome::Deleted => {
+                    self.retry = None;
+                    Stats::add(&self.stats.live_deleted, 1);
                 }
                 Outcome::Skipped => Stats::add(&self.stats.skipped, 1),
                 Outcome::Failed(message) => self.stats.fail(message),

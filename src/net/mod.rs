@@ -8,6 +8,7 @@ pub mod conn;
 pub mod handshake;
 pub mod info;
 pub mod probe;
+pub mod request;
 pub mod socket;
 pub mod tls;
 
