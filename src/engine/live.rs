@@ -49,6 +49,10 @@ impl DirtySet {
             self.overflowed = true;
             return false;
         }
+        // A copy: the key is a slice of the notification connection's read
+        // buffer, and keeping it would pin a whole 64 KiB chunk per waiting
+        // key, however many events in it were coalesced away.
+        let key = Bytes::copy_from_slice(&key);
         self.members.insert(key.clone());
         self.order.push_back((key, now));
         true
