@@ -283,7 +283,14 @@ impl Client {
                 return Ok(frame);
             }
             let mut chunk = [0u8; 65536];
-            let n = self.stream.read(&mut chunk)?;
+            let n = match self.stream.read(&mut chunk) {
+                Ok(n) => n,
+                // A read with a timeout returns EINTR on Linux when this
+                // process is stopped and continued, even without a signal
+                // handler: not the server's doing, so read again.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
             if n == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
