@@ -260,7 +260,7 @@ fn tagged(prefix: &str) -> [String; 2] {
 /// sorted sets and hashes in turn (small ones, whose DUMP payloads do not
 /// depend on insertion history), a third of them with a TTL, two of them
 /// the hash-tagged [`tagged`] keys.
-fn mixed_keys(prefix: &str, n: usize) -> Vec<Vec<Vec<u8>>> {
+pub fn mixed_keys(prefix: &str, n: usize) -> Vec<Vec<Vec<u8>>> {
     let [a, b] = tagged(prefix);
     let mut commands = vec![
         cmd!("SET", a, "alice"),

@@ -25,5 +25,8 @@ mod hostile;
 mod migrate;
 /// One test per fixed bug, named r<issue>.
 mod regression;
+/// TLS: rediss:// at either end, certificates, clusters over TLS, and every
+/// handshake failure.
+mod tls;
 /// Expiry: exact absolute TTLs, persistence, --no-ttl, keys expiring mid-run.
 mod ttl;

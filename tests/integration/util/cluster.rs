@@ -7,6 +7,7 @@
 //! not with `rump::cluster`, so a test that compares rump's view with the
 //! servers' does not check rump against itself.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use std::ops::RangeInclusive;
 
 use resp::Frame;
 
-use super::{free_port, snapshot_keys, Client, Flavor, Server, Snapshot};
+use super::{clean_up_after_exit, free_port, snapshot_keys, Client, Flavor, Server, Snapshot};
 
 /// How long the nodes get to agree after `redis-cli --cluster create`.
 const AGREE_WITHIN: Duration = Duration::from_secs(20);
@@ -56,6 +57,13 @@ impl Cluster {
         let nodes: Vec<Server> = (0..masters * (1 + replicas_per_master))
             .map(|_| start_node())
             .collect();
+        Cluster::form(nodes, masters, replicas_per_master)
+    }
+
+    /// Joins `nodes` (started with [`node_args`]) into a cluster of
+    /// `masters` masters with `replicas_per_master` replicas each, as
+    /// [`Cluster::start`] does: for nodes started another way (TLS).
+    pub fn form(nodes: Vec<Server>, masters: usize, replicas_per_master: usize) -> Cluster {
         create(&nodes, replicas_per_master);
         let (mut masters_found, mut replicas_found): (Vec<Server>, Vec<Server>) =
             nodes.into_iter().partition(is_master);
@@ -391,20 +399,25 @@ pub fn node_id(node: &Server) -> String {
 /// explicitly: the default, port + 10000, is past 65535 for half the
 /// ephemeral range.
 fn start_node() -> Server {
-    let bus = free_port().to_string();
-    Server::start_with(
-        Flavor::Redis,
-        &[
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-node-timeout",
-            NODE_TIMEOUT_MS,
-            "--cluster-port",
-            &bus,
-        ],
-    )
+    let args = node_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start_with(Flavor::Redis, &args)
+}
+
+/// The arguments that make a server a cluster node, with a free bus port.
+pub fn node_args() -> Vec<String> {
+    [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        NODE_TIMEOUT_MS,
+        "--cluster-port",
+        &free_port().to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// `redis-cli --cluster create … --cluster-replicas R --cluster-yes`,
@@ -622,27 +635,9 @@ pub fn shared_cluster() -> &'static Cluster {
 }
 
 /// Kills the cluster's nodes (and removes their dirs) after this process
-/// exits: `sh` polls for our pid twice a second.
-fn watchdog(cluster: &Cluster) {
-    let pids: Vec<String> = cluster.nodes().map(|n| n.pid().to_string()).collect();
-    let dirs: Vec<String> = cluster
-        .nodes()
-        .map(|n| format!("'{}'", n.dir().display()))
-        .collect();
-    let script = format!(
-        "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; kill -9 {pids} 2>/dev/null; rm -rf {dirs}",
-        me = std::process::id(),
-        pids = pids.join(" "),
-        dirs = dirs.join(" "),
-    );
-    // Never waited for on purpose: it outlives this process, which is its
-    // whole point (and then init reaps it).
-    #[allow(clippy::zombie_processes)]
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the shared cluster's watchdog");
+/// exits.
+pub fn watchdog(cluster: &Cluster) {
+    let pids: Vec<u32> = cluster.nodes().map(Server::pid).collect();
+    let dirs: Vec<&Path> = cluster.nodes().map(Server::dir).collect();
+    clean_up_after_exit(&pids, &dirs);
 }

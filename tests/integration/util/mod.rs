@@ -23,6 +23,8 @@ use resp::{Decoder, Frame, Requests};
 pub mod cluster;
 /// A scripted fake server, for replies no real server sends.
 pub mod fake;
+/// TLS: test certificates, `redis-server --tls-port`, a TLS cluster.
+pub mod tls;
 
 /// Which server program to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +39,10 @@ pub enum Flavor {
 /// A running server, killed on drop.
 pub struct Server {
     child: Child,
+    /// The plain-text port; 0 for a TLS-only server ([`Server::start_tls`]).
     pub port: u16,
+    /// The TLS port, for a server started with [`Server::start_tls`].
+    pub tls_port: Option<u16>,
     dir: tempfile::TempDir,
     pub flavor: Flavor,
     /// The extra arguments it was started with, for [`Server::restart`].
@@ -90,6 +95,7 @@ impl Server {
             let mut server = Server {
                 child,
                 port,
+                tls_port: None,
                 dir,
                 flavor,
                 extra: extra.clone(),
@@ -190,6 +196,10 @@ impl Server {
 
     /// A fresh client on db 0.
     pub fn client(&self) -> Client {
+        assert_ne!(
+            self.port, 0,
+            "a TLS-only server has no plain port for the test's client: start it with plain_port"
+        );
         Client::try_connect(self.port)
             .unwrap_or_else(|e| panic!("connect to {}: {e}\n{}", self.port, self.log()))
     }
@@ -273,7 +283,14 @@ impl Client {
                 return Ok(frame);
             }
             let mut chunk = [0u8; 65536];
-            let n = self.stream.read(&mut chunk)?;
+            let n = match self.stream.read(&mut chunk) {
+                Ok(n) => n,
+                // A read with a timeout returns EINTR on Linux when this
+                // process is stopped and continued, even without a signal
+                // handler: not the server's doing, so read again.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
             if n == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
@@ -729,6 +746,34 @@ impl Drop for Running {
             let _ = child.wait();
         }
     }
+}
+
+/// Kills `pids` and removes `dirs` once this test process has exited: for
+/// fixtures held in statics, which are never dropped. `sh` polls for our
+/// pid twice a second.
+pub fn clean_up_after_exit(pids: &[u32], dirs: &[&Path]) {
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let dirs: Vec<String> = dirs.iter().map(|d| format!("'{}'", d.display())).collect();
+    let kill = if pids.is_empty() {
+        String::new()
+    } else {
+        format!("kill -9 {} 2>/dev/null; ", pids.join(" "))
+    };
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; {kill}rm -rf {dirs}",
+        me = std::process::id(),
+        dirs = dirs.join(" "),
+    );
+    // Never waited for on purpose: it outlives this process, which is its
+    // whole point (and then init reaps it).
+    #[allow(clippy::zombie_processes)]
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a watchdog for the shared fixtures");
 }
 
 /// Sends a signal to a process (via kill(1): tests stay free of unsafe).
