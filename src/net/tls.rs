@@ -128,11 +128,17 @@ impl TlsClient {
                     .map_err(|e| TlsFileError {
                         flag: "--tls-key",
                         path: key.clone(),
-                        reason: format!(
-                            "cannot be used with the certificate in {}: {}",
-                            cert.display(),
-                            plain_reason(&e)
-                        ),
+                        reason: match e {
+                            rustls::Error::InconsistentKeys(_) => format!(
+                                "is not the private key of the certificate in {}",
+                                cert.display()
+                            ),
+                            other => format!(
+                                "cannot be used with the certificate in {}: {}",
+                                cert.display(),
+                                plain_reason(&other)
+                            ),
+                        },
                     })?
             }
             _ => builder.with_no_client_auth(),
