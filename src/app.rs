@@ -65,6 +65,14 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
     let stats = Arc::new(Stats::default());
     let mut start = Instant::now();
     let mut started = false;
+    if let Some(client) = insecure_tls(config) {
+        debug_assert!(client.insecure());
+        reporter.notices(vec![
+            "warning: --tls-insecure: the servers' certificates are not verified, so the \
+             connection is encrypted to whoever answers, not necessarily your server"
+                .to_string(),
+        ]);
+    }
     let result = install_signals(&signal).and_then(|()| {
         // A checkpoint for another selection is refused before connecting.
         let checkpoint = open_checkpoint(config)?;
@@ -94,6 +102,17 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
         signal,
         started,
     }
+}
+
+/// The TLS client of a run with `--tls-insecure`.
+fn insecure_tls(config: &Config) -> Option<&crate::net::tls::TlsClient> {
+    [&config.source, &config.target]
+        .into_iter()
+        .find_map(|end| match end {
+            Endpoint::Server(server) => server.tls_client.as_deref(),
+            _ => None,
+        })
+        .filter(|client| client.insecure())
 }
 
 /// A server end whose handshake is done, still registered with the

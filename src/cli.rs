@@ -14,6 +14,7 @@ use crate::config::ReadFrom;
 use crate::config::{timeout_from_secs, MAX_PIPELINE, MAX_SCAN_COUNT};
 use crate::dump::Format;
 use crate::error::Error;
+use crate::net::tls::TlsOptions;
 use crate::progress::group;
 
 /// The help text (`-h`, `--help`).
@@ -26,7 +27,7 @@ USAGE:
 ENDPOINTS (SOURCE and TARGET):
     redis://[[user]:password@]host[:port][/db]   plain TCP (port 6379, db 0 by default)
     unix:///path/to/redis.sock[?db=N]            Unix socket
-    rediss://...                                 TLS (not available in this build yet)
+    rediss://[[user]:password@]host[:port][/db]  the same over TLS (1.2 or 1.3)
     PATH                                         a dump file; - is stdin (SOURCE) or stdout (TARGET)
   User and password are percent-decoded. The password may instead come from
   RUMP_FROM_PASSWORD / RUMP_TO_PASSWORD so it never appears on a command line.
@@ -54,8 +55,11 @@ OPTIONS:
                              replica of each shard, sparing the masters
     --json                   print the final summary as one JSON object on stdout
     --format native|legacy   dump-file format to write (default native)
-    --tls-ca FILE, --tls-cert FILE, --tls-key FILE, --tls-insecure
-                             TLS settings for rediss:// endpoints (not available yet)
+    --tls-ca FILE            trust only the CAs in this PEM bundle (default: the system's roots)
+    --tls-cert FILE --tls-key FILE
+                             present this client certificate (key in PKCS#8, PKCS#1 or SEC1)
+    --tls-server-name NAME   verify NAME (and send it as SNI) instead of the URI's host
+    --tls-insecure           do not verify the server's certificate (says so on stderr)
     -h, --help               print this help
     -V, --version            print the version
 
@@ -89,6 +93,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "tls-ca",
     "tls-cert",
     "tls-key",
+    "tls-server-name",
 ];
 
 /// Long options without a value.
@@ -127,10 +132,9 @@ pub struct Args {
     pub read_from: Option<ReadFrom>,
     pub json: bool,
     pub format: Option<Format>,
-    pub tls_ca: Option<OsString>,
-    pub tls_cert: Option<OsString>,
-    pub tls_key: Option<OsString>,
-    pub tls_insecure: bool,
+    /// `--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-server-name`,
+    /// `--tls-insecure`.
+    pub tls: TlsOptions,
     pub help: bool,
     pub version: bool,
 }
@@ -248,10 +252,17 @@ fn parse(args: Vec<OsString>) -> Result<Args, lexopt::Error> {
                 let format = text.parse().map_err(|e| format!("--format: {e}"))?;
                 args_out.format = Some(format);
             }
-            Long("tls-ca") => args_out.tls_ca = Some(parser.value()?),
-            Long("tls-cert") => args_out.tls_cert = Some(parser.value()?),
-            Long("tls-key") => args_out.tls_key = Some(parser.value()?),
-            Long("tls-insecure") => args_out.tls_insecure = true,
+            Long("tls-ca") => args_out.tls.ca = Some(parser.value()?.into()),
+            Long("tls-cert") => args_out.tls.cert = Some(parser.value()?.into()),
+            Long("tls-key") => args_out.tls.key = Some(parser.value()?.into()),
+            Long("tls-server-name") => {
+                let name = parser.value()?.string()?;
+                if name.is_empty() {
+                    return Err("--tls-server-name: the name is empty".into());
+                }
+                args_out.tls.server_name = Some(name);
+            }
+            Long("tls-insecure") => args_out.tls.insecure = true,
             Short('h') | Long("help") => args_out.help = true,
             Short('V') | Long("version") => args_out.version = true,
             _ => return Err(arg.unexpected()),
@@ -478,7 +489,7 @@ mod tests {
             "--json",
             "-tls-insecure",
         ]);
-        assert!(a.silent && a.ttl && a.no_ttl && a.no_replace && a.json && a.tls_insecure);
+        assert!(a.silent && a.ttl && a.no_ttl && a.no_replace && a.json && a.tls.insecure);
         assert!(parse_ok(&["-h"]).help);
         assert!(parse_ok(&["-help"]).help);
         assert!(parse_ok(&["-V"]).version);
@@ -664,9 +675,9 @@ mod tests {
         assert_eq!(a.timeout, Some(2.5));
         assert_eq!(a.checkpoint, Some(PathBuf::from("ck")));
         assert_eq!(a.format, Some(Format::Legacy));
-        assert_eq!(a.tls_ca, Some("ca.pem".into()));
-        assert_eq!(a.tls_cert, Some("c.pem".into()));
-        assert_eq!(a.tls_key, Some("k.pem".into()));
+        assert_eq!(a.tls.ca, Some("ca.pem".into()));
+        assert_eq!(a.tls.cert, Some("c.pem".into()));
+        assert_eq!(a.tls.key, Some("k.pem".into()));
     }
 
     #[test]

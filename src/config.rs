@@ -5,11 +5,13 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{closest, Args};
 use crate::dump::Format;
 use crate::error::Error;
+use crate::net::tls::TlsClient;
 use crate::secrets::Secrets;
 
 /// Default SCAN COUNT hint: large enough to amortise a round trip, small enough
@@ -90,10 +92,18 @@ pub enum ServerAddr {
 }
 
 /// A Redis-compatible server to talk to.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct ServerEndpoint {
     pub addr: ServerAddr,
+    /// `rediss://`: over TLS, with [`ServerEndpoint::tls_client`].
     pub tls: bool,
+    /// The name a TLS connection verifies instead of the host: a cluster
+    /// node's is the seed's, since nodes announce IPs their certificate
+    /// may not hold. `--tls-server-name` overrides it.
+    pub tls_name: Option<String>,
+    /// The TLS client a `rediss://` endpoint connects with, set once the
+    /// `--tls-*` files are read.
+    pub tls_client: Option<Arc<TlsClient>>,
     pub db: u32,
     /// ACL user name; `None` authenticates as `default` (`AUTH password`).
     pub user: Option<Vec<u8>>,
@@ -101,6 +111,43 @@ pub struct ServerEndpoint {
     /// Send `READONLY` after connecting: a cluster replica that is read
     /// (`--read-from replica`). Never set from a URI.
     pub readonly: bool,
+}
+
+impl PartialEq for ServerEndpoint {
+    /// The same server, reached the same way; the TLS client is shared by
+    /// every endpoint of a run, so it does not tell two apart.
+    fn eq(&self, other: &ServerEndpoint) -> bool {
+        (
+            &self.addr,
+            self.tls,
+            &self.tls_name,
+            self.db,
+            &self.user,
+            &self.password,
+            self.readonly,
+        ) == (
+            &other.addr,
+            other.tls,
+            &other.tls_name,
+            other.db,
+            &other.user,
+            &other.password,
+            other.readonly,
+        )
+    }
+}
+
+impl Eq for ServerEndpoint {}
+
+impl ServerEndpoint {
+    /// The host a connection resolves, and a TLS session verifies unless
+    /// [`ServerEndpoint::tls_name`] or `--tls-server-name` says otherwise.
+    pub fn host(&self) -> Option<&str> {
+        match &self.addr {
+            ServerAddr::Tcp { host, .. } => Some(host),
+            ServerAddr::Unix(_) => None,
+        }
+    }
 }
 
 impl fmt::Debug for ServerEndpoint {
@@ -188,12 +235,26 @@ impl Config {
                 "-from and -to are both files: one end must be a server (see rump --help)".into(),
             ));
         }
-        for (endpoint, flag) in [(&source, "-from"), (&target, "-to")] {
-            if let Endpoint::Server(ServerEndpoint { tls: true, .. }) = endpoint {
-                return Err(Error::Usage(format!(
-                    "{flag}: rediss:// (TLS) endpoints are not supported by this build yet"
-                )));
+        let is_tls = |e: &Endpoint| matches!(e, Endpoint::Server(ServerEndpoint { tls: true, .. }));
+        let uses_tls = is_tls(&source) || is_tls(&target);
+        if args.tls.any() && !uses_tls {
+            return Err(Error::Usage(
+                "--tls-* options apply to rediss:// endpoints, and neither -from nor -to is one"
+                    .into(),
+            ));
+        }
+        match (&args.tls.cert, &args.tls.key) {
+            (Some(_), None) => {
+                return Err(Error::Usage(
+                    "--tls-cert needs --tls-key (the client certificate's private key)".into(),
+                ))
             }
+            (None, Some(_)) => {
+                return Err(Error::Usage(
+                    "--tls-key needs --tls-cert (the client certificate it belongs to)".into(),
+                ))
+            }
+            _ => {}
         }
         if args.format.is_some() && matches!(target, Endpoint::Server(_)) {
             return Err(Error::Usage(
@@ -262,6 +323,18 @@ impl Config {
             return Err(Error::Usage(
                 "--match and --type filter a server's SCAN; -from is a dump file".into(),
             ));
+        }
+        // Last, once every usage error is ruled out: the files are read once,
+        // here, and a bad one is a runtime error (exit 1) naming it.
+        if uses_tls {
+            let client = Arc::new(TlsClient::new(&args.tls).map_err(Error::TlsFile)?);
+            for endpoint in [&mut source, &mut target] {
+                if let Endpoint::Server(server) = endpoint {
+                    if server.tls {
+                        server.tls_client = Some(client.clone());
+                    }
+                }
+            }
         }
         Ok(Config {
             source,
@@ -475,6 +548,8 @@ fn parse_server(rest: &str, tls: bool) -> Result<ServerEndpoint, String> {
     Ok(ServerEndpoint {
         addr: ServerAddr::Tcp { host, port },
         tls,
+        tls_name: None,
+        tls_client: None,
         db,
         user,
         password,
@@ -560,6 +635,8 @@ fn parse_unix(rest: &str) -> Result<ServerEndpoint, String> {
     Ok(ServerEndpoint {
         addr: ServerAddr::Unix(PathBuf::from(path)),
         tls: false,
+        tls_name: None,
+        tls_client: None,
         db,
         user: None,
         password: None,
@@ -595,6 +672,7 @@ pub fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::tls::TlsOptions;
 
     fn server(text: &str) -> ServerEndpoint {
         match parse_endpoint(text) {
@@ -877,7 +955,43 @@ mod tests {
             ..args("redis://a", "x")
         })
         .contains("-from"));
-        assert!(usage(args("rediss://a", "redis://b")).contains("TLS"));
+        let tls = |tls: TlsOptions, from: &str| Args {
+            tls,
+            ..args(from, "redis://b")
+        };
+        let ca = TlsOptions {
+            ca: Some("ca.pem".into()),
+            ..TlsOptions::default()
+        };
+        assert!(usage(tls(ca, "redis://a")).contains("rediss://"));
+        let cert_only = TlsOptions {
+            cert: Some("c.pem".into()),
+            ..TlsOptions::default()
+        };
+        assert!(usage(tls(cert_only, "rediss://a")).contains("--tls-cert needs --tls-key"));
+        let key_only = TlsOptions {
+            key: Some("k.pem".into()),
+            ..TlsOptions::default()
+        };
+        assert!(usage(tls(key_only, "rediss://a")).contains("--tls-key needs --tls-cert"));
+        // A usage error is found before any file is read.
+        let both_missing = TlsOptions {
+            cert: Some("/nonexistent/c.pem".into()),
+            ..TlsOptions::default()
+        };
+        assert!(usage(tls(both_missing, "redis://a")).contains("rediss://"));
+        // The files are read last, and a bad one is a runtime error naming it.
+        let missing_ca = TlsOptions {
+            ca: Some("/nonexistent/ca.pem".into()),
+            ..TlsOptions::default()
+        };
+        match Config::from_args(tls(missing_ca, "rediss://a"), none) {
+            Err(e @ Error::TlsFile(_)) => {
+                assert_eq!(e.exit_code(), 1);
+                assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
         let mut a = args("redis://a", "redis://b");
         a.format = Some(Format::Legacy);
         assert!(usage(a).contains("--format"));

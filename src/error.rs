@@ -90,6 +90,15 @@ pub enum Error {
     Dump(crate::dump::DumpError),
     /// Setting up the process itself failed (threads, signals, poll).
     Setup(io::Error),
+    /// A `--tls-*` file cannot be read or used.
+    TlsFile(crate::net::tls::TlsFileError),
+    /// The TLS session failed: the handshake (certificate, name, client
+    /// certificate, a server that does not speak TLS) or a broken record.
+    Tls {
+        role: Role,
+        endpoint: String,
+        reason: String,
+    },
 }
 
 impl Error {
@@ -182,6 +191,12 @@ impl fmt::Display for Error {
             Error::Aborted(message) => write!(f, "{message}"),
             Error::Dump(e) => write!(f, "{e}"),
             Error::Setup(e) => write!(f, "cannot start: {e}"),
+            Error::TlsFile(e) => write!(f, "{e}"),
+            Error::Tls {
+                role,
+                endpoint,
+                reason,
+            } => write!(f, "{role} {endpoint}: TLS: {reason}"),
         }
     }
 }
@@ -190,6 +205,8 @@ impl fmt::Display for Error {
 /// "Connection refused (os error 111)").
 fn io_text(e: &io::Error) -> String {
     let text = match e.kind() {
+        // rump's own words about what happened, kept as they are.
+        _ if e.get_ref().is_some() => e.to_string(),
         io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
         io::ErrorKind::ConnectionReset => "connection reset by the server".to_string(),
         io::ErrorKind::UnexpectedEof => "the server closed the connection".to_string(),

@@ -46,6 +46,16 @@ pub struct Node {
 }
 
 impl Node {
+    /// The port a client connects to: the TLS port over TLS when the node
+    /// announces one (`CLUSTER SHARDS`; `CLUSTER SLOTS` on a TLS cluster
+    /// already gives TLS ports), else the plain one.
+    pub fn port_for(&self, tls: bool) -> u16 {
+        match self.tls_port {
+            Some(port) if tls && port != 0 => port,
+            _ => self.port,
+        }
+    }
+
     /// `host:port` for messages (IPv6 hosts bracketed).
     pub fn addr(&self) -> String {
         if self.host.contains(':') {

@@ -86,7 +86,12 @@ impl ClusterRoute {
 
     /// The endpoint of a topology node.
     pub fn endpoint_of_node(&self, node: &Node) -> ServerEndpoint {
-        node_endpoint(&self.seed, &node.host, node.port)
+        node_endpoint(&self.seed, &node.host, self.port_of(node))
+    }
+
+    /// The port of `node` for this cluster's clients (TLS or plain).
+    pub fn port_of(&self, node: &Node) -> u16 {
+        node.port_for(self.seed.tls)
     }
 
     /// Takes a new map: every slot of `topology` owned by the token
@@ -144,10 +149,20 @@ pub fn node_endpoint(seed: &ServerEndpoint, host: &str, port: u16) -> ServerEndp
     } else {
         host.to_string()
     };
+    // Nodes announce IPs, which a certificate made for the service's name
+    // rarely holds: verify every node against the name the seed verified.
+    let tls_name = match seed.tls {
+        true => seed
+            .tls_name
+            .clone()
+            .or_else(|| seed.host().map(str::to_string)),
+        false => None,
+    };
     ServerEndpoint {
         addr: ServerAddr::Tcp { host, port },
         db: 0,
         readonly: false,
+        tls_name,
         ..seed.clone()
     }
 }

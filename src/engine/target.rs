@@ -223,7 +223,7 @@ impl TargetLoop {
                 return Ok(());
             }
             if idle && self.source_done {
-                for node in self.nodes.iter() {
+                for node in self.nodes.iter_mut() {
                     node.link.conn.shutdown_write();
                 }
                 if !self.abandoned {
@@ -490,7 +490,8 @@ impl TargetLoop {
         self.masters = masters;
         let mut tokens = Vec::new();
         for master in topology.masters() {
-            match self.node_at(&master.host, master.port) {
+            let port = master.port_for(self.route.cluster().is_some_and(|c| c.seed.tls));
+            match self.node_at(&master.host, port) {
                 Ok(token) => tokens.push((master.clone(), token)),
                 // Cannot even start a connect (the name does not resolve):
                 // its slots stay unowned, and the map is asked for again.

@@ -33,7 +33,11 @@ use crate::config::{ServerAddr, ServerEndpoint};
 use crate::error::{Error, Role};
 use crate::net::handshake::{Handshake, Progress};
 use crate::net::info::ServerInfo;
-use crate::net::socket::{connect_tcp, connect_unix, interrupted, would_block, Stream};
+use crate::net::probe::{PlainProbe, Verdict, PROBE_AFTER};
+use crate::net::socket::{
+    connect_tcp, connect_tls, connect_unix, interrupted, would_block, Stream,
+};
+use crate::net::tls::tls_failure;
 
 /// How much room a new read buffer gets. Each payload slice pins the chunk it
 /// was read into, so this also sets the granularity of what the channel's
@@ -56,6 +60,8 @@ const MAX_REPLY_ELEMENTS: usize = 1 << 20;
 enum State {
     /// The non-blocking connect is in progress.
     Connecting,
+    /// Connected; the TLS handshake is in progress (`rediss://` only).
+    TlsHandshaking,
     /// Connected; the start-up commands are in flight.
     Handshaking(Handshake),
     /// The handshake is done: the role may send.
@@ -111,6 +117,10 @@ pub struct Conn {
     skipping: u64,
     /// Replies taken on this connection, handshake included.
     replies: u64,
+    /// While a TLS handshake has heard nothing: when it began, and the
+    /// plain-text probe once one is running ([`crate::net::probe`]).
+    tls_silent_since: Option<Instant>,
+    probe: Option<PlainProbe>,
 }
 
 impl Conn {
@@ -142,6 +152,8 @@ impl Conn {
             startup_deadline: now + timeout,
             skipping: 0,
             replies: 0,
+            tls_silent_since: None,
+            probe: None,
         };
         conn.reopen(registry, timeout)?;
         Ok(conn)
@@ -157,6 +169,8 @@ impl Conn {
         self.owed = 0;
         self.skipping = 0;
         self.replies = 0;
+        self.tls_silent_since = None;
+        self.probe = None;
         let now = Instant::now();
         self.progress_at = now;
         self.startup_deadline = now + timeout;
@@ -186,7 +200,21 @@ impl Conn {
     fn connect_next(&mut self, registry: &Registry) -> Result<(), Error> {
         let started = match &self.endpoint.addr {
             ServerAddr::Unix(path) => connect_unix(path),
-            ServerAddr::Tcp { .. } => match self.addrs.pop() {
+            ServerAddr::Tcp { host, .. } => match self.addrs.pop() {
+                Some(addr) if self.endpoint.tls => match &self.endpoint.tls_client {
+                    Some(client) => connect_tls(
+                        addr,
+                        client,
+                        client.name_for(self.endpoint.tls_name.as_deref(), host),
+                    ),
+                    None => {
+                        return Err(Error::Tls {
+                            role: self.role,
+                            endpoint: self.name.clone(),
+                            reason: "no TLS settings for this rediss:// endpoint".into(),
+                        })
+                    }
+                },
                 Some(addr) => connect_tcp(addr),
                 None => Err(std::io::Error::new(
                     std::io::ErrorKind::NotFound,
@@ -262,7 +290,10 @@ impl Conn {
 
     /// True while a connect or handshake is in progress.
     pub fn is_connecting(&self) -> bool {
-        matches!(self.state, State::Connecting | State::Handshaking(_))
+        matches!(
+            self.state,
+            State::Connecting | State::TlsHandshaking | State::Handshaking(_)
+        )
     }
 
     /// Notes what an event says may now succeed.
@@ -286,12 +317,11 @@ impl Conn {
                 None => Ok(false),
             };
             match done {
-                Ok(true) => {
-                    let (handshake, owed) =
-                        Handshake::start(self.role, &self.endpoint, &mut self.out);
-                    self.owe(owed);
-                    self.state = State::Handshaking(handshake);
+                Ok(true) if self.stream.as_ref().is_some_and(Stream::tls_handshaking) => {
+                    self.state = State::TlsHandshaking;
+                    self.tls_silent_since = Some(Instant::now());
                 }
+                Ok(true) => self.start_handshake(),
                 Ok(false) => {
                     self.writable = false;
                     return self.startup_deadline_check();
@@ -304,6 +334,9 @@ impl Conn {
                     return Ok(Startup::Pending);
                 }
             }
+        }
+        if matches!(self.state, State::TlsHandshaking) && !self.advance_tls()? {
+            return self.startup_deadline_check();
         }
         if !matches!(self.state, State::Handshaking(_)) {
             return Ok(if self.is_ready() {
@@ -342,12 +375,91 @@ impl Conn {
         self.startup_deadline_check()
     }
 
+    /// Queues the start-up commands: the connection (and its TLS session)
+    /// is up.
+    fn start_handshake(&mut self) {
+        let (handshake, owed) = Handshake::start(self.role, &self.endpoint, &mut self.out);
+        self.owe(owed);
+        self.state = State::Handshaking(handshake);
+    }
+
+    /// Drives the TLS handshake as far as the socket allows; `Ok(true)`
+    /// once it is complete and the start-up commands are queued.
+    fn advance_tls(&mut self) -> Result<bool, Error> {
+        loop {
+            self.flush()?;
+            let Some(stream) = &mut self.stream else {
+                return Ok(false);
+            };
+            if !stream.tls_handshaking() {
+                self.start_handshake();
+                return Ok(true);
+            }
+            if !self.readable {
+                return self.probe_plain_text().map(|()| false);
+            }
+            match stream.pull_tls() {
+                Ok(0) => {
+                    return Err(self.tls(
+                        "the server closed the connection during the TLS handshake                          (is this a TLS port? does it want a client certificate?)"
+                            .into(),
+                    ))
+                }
+                Ok(_) => {
+                    self.progress_at = Instant::now();
+                    self.tls_silent_since = None;
+                    self.probe = None;
+                }
+                Err(e) if would_block(&e) => self.readable = false,
+                Err(e) if interrupted(&e) => {}
+                Err(e) => return Err(self.io(e)),
+            }
+        }
+    }
+
+    /// A TLS handshake that has heard nothing for a while may be talking to
+    /// a plain-text server, which would wait silently: ask it, on the side.
+    fn probe_plain_text(&mut self) -> Result<(), Error> {
+        let Some(since) = self.tls_silent_since else {
+            return Ok(());
+        };
+        if self.probe.is_none() && since.elapsed() >= PROBE_AFTER {
+            let addr = self.stream.as_ref().and_then(Stream::peer_addr);
+            // No probe possible: the handshake's own deadline still ends the wait.
+            self.probe = addr.and_then(|addr| PlainProbe::start(addr).ok());
+            if self.probe.is_none() {
+                self.tls_silent_since = None;
+            }
+        }
+        let Some(probe) = &mut self.probe else {
+            return Ok(());
+        };
+        match probe.check() {
+            Verdict::Unknown => Ok(()),
+            Verdict::PlainText => Err(self.tls(
+                "the server answered in plain text, not TLS: is this a plain-text port? \
+                 (use redis:// for it)"
+                    .into(),
+            )),
+            Verdict::NotPlain => {
+                self.probe = None;
+                self.tls_silent_since = None;
+                Ok(())
+            }
+        }
+    }
+
     fn startup_deadline_check(&self) -> Result<Startup, Error> {
         if Instant::now() < self.startup_deadline {
             return Ok(Startup::Pending);
         }
         let what = match &self.state {
             State::Connecting => "connecting".to_string(),
+            State::TlsHandshaking => {
+                "during the TLS handshake (is this a TLS port? a plain-text server may wait \
+                 for more input)"
+                    .to_string()
+            }
             State::Handshaking(h) => {
                 format!("waiting for the reply to {} (start-up)", h.waiting_for())
             }
@@ -389,9 +501,14 @@ impl Conn {
         self.readable && self.stream.is_some()
     }
 
-    /// True when queued bytes could be written now.
+    /// True when queued bytes (rump's, or a TLS session's own records)
+    /// could be written now.
     pub fn may_write(&self) -> bool {
-        self.writable && !self.out.is_empty() && self.stream.is_some()
+        self.writable
+            && self
+                .stream
+                .as_ref()
+                .is_some_and(|s| !self.out.is_empty() || s.wants_write())
     }
 
     /// A server that owes replies and has sent nothing for `timeout` is
@@ -415,17 +532,39 @@ impl Conn {
     pub fn silence_deadline(&self, timeout: Duration) -> Option<Instant> {
         match self.state {
             State::Ready if self.owed > 0 => Some(self.progress_at + timeout),
+            State::TlsHandshaking => {
+                let probe = match (&self.probe, self.tls_silent_since) {
+                    (Some(probe), _) => probe.next_check(),
+                    (None, Some(since)) => Some(since + PROBE_AFTER),
+                    (None, None) => None,
+                };
+                Some(probe.map_or(self.startup_deadline, |at| at.min(self.startup_deadline)))
+            }
             State::Connecting | State::Handshaking(_) => Some(self.startup_deadline),
             _ => None,
         }
     }
 
     /// Writes queued commands until the queue is empty or the socket is full.
+    /// A TLS session's own pending records go first, even when rump's queue
+    /// is empty: nothing else would send them.
     pub fn flush(&mut self) -> Result<(), Error> {
         let Some(stream) = &mut self.stream else {
             return Ok(());
         };
-        while self.writable && !self.out.is_empty() {
+        while self.writable {
+            match stream.flush_records() {
+                Ok(()) => {}
+                Err(e) if would_block(&e) => {
+                    self.writable = false;
+                    break;
+                }
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => return Err(self.io(e)),
+            }
+            if self.out.is_empty() {
+                break;
+            }
             let mut slices: Vec<IoSlice<'_>> = Vec::new();
             self.out.io_slices(&mut slices);
             match stream.write_vectored(&slices) {
@@ -558,8 +697,8 @@ impl Conn {
     }
 
     /// Tells the server no more commands come (best effort).
-    pub fn shutdown_write(&self) {
-        if let Some(stream) = &self.stream {
+    pub fn shutdown_write(&mut self) {
+        if let Some(stream) = &mut self.stream {
             stream.shutdown_write();
         }
     }
@@ -578,6 +717,11 @@ impl Conn {
                 "not a Redis server: it answered like an HTTP server ({:?})",
                 String::from_utf8_lossy(line)
             )
+        } else if starting
+            && (0x14..=0x18).contains(&head.first().copied().unwrap_or(0))
+            && head.get(1) == Some(&3)
+        {
+            "the server answered with TLS: use rediss:// for this port".to_string()
         } else if starting {
             format!("{e} in the reply to a start-up command (is this a Redis server?)")
         } else {
@@ -595,6 +739,31 @@ impl Conn {
     }
 
     fn io(&self, source: std::io::Error) -> Error {
+        if let Some(reason) = tls_failure(&source) {
+            return self.tls(reason.to_string());
+        }
+        let closed = matches!(
+            source.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::BrokenPipe
+        );
+        if closed
+            && self.replies == 0
+            && !self.endpoint.tls
+            && matches!(self.state, State::Handshaking(_))
+        {
+            // A TLS port drops a client that speaks plain text, without a word.
+            return Error::Io {
+                role: self.role,
+                endpoint: self.name.clone(),
+                source: std::io::Error::new(
+                    source.kind(),
+                    "the server closed the connection before answering anything \
+                     (if this port speaks TLS, use rediss://)",
+                ),
+            };
+        }
         Error::Io {
             role: self.role,
             endpoint: self.name.clone(),
@@ -602,7 +771,18 @@ impl Conn {
         }
     }
 
+    fn tls(&self, reason: String) -> Error {
+        Error::Tls {
+            role: self.role,
+            endpoint: self.name.clone(),
+            reason,
+        }
+    }
+
     fn connect_error(&self, source: std::io::Error) -> Error {
+        if let Some(reason) = tls_failure(&source) {
+            return self.tls(reason.to_string());
+        }
         Error::Connect {
             role: self.role,
             endpoint: self.name.clone(),

@@ -7,7 +7,9 @@
 pub mod conn;
 pub mod handshake;
 pub mod info;
+pub mod probe;
 pub mod socket;
+pub mod tls;
 
 pub use conn::{Conn, Incoming};
 pub use info::{ServerInfo, Version};

@@ -7,7 +7,8 @@
 //! `connect` returns `EINPROGRESS`, and completion is seen by the loop as
 //! writability followed by [`Stream::connect_result`]. So no start-up step and
 //! no reconnect ever blocks a loop, and every one of them has a deadline.
-//! [`Stream`] is an enum so a TLS variant can sit beside TCP and Unix.
+//! [`Stream`] is an enum: TCP, Unix, or TLS over TCP (a rustls session that
+//! `tls.rs` drives over the same non-blocking socket).
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
@@ -16,6 +17,8 @@ use std::time::Duration;
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+
+use crate::net::tls::{TlsClient, TlsStream};
 
 /// Kernel socket buffers: large enough that one pipelined window of commands
 /// or replies fits without a round trip per few KiB.
@@ -26,6 +29,8 @@ const SOCKET_BUFFER: usize = 1024 * 1024;
 pub enum Stream {
     Tcp(mio::net::TcpStream),
     Unix(mio::net::UnixStream),
+    /// Boxed: a rustls session is a few KiB, TCP and Unix a file descriptor.
+    Tls(Box<TlsStream>),
 }
 
 /// `EINPROGRESS`: a non-blocking connect has started.
@@ -52,6 +57,15 @@ pub fn connect_tcp(addr: SocketAddr) -> io::Result<Stream> {
     Ok(Stream::Tcp(mio::net::TcpStream::from_std(socket.into())))
 }
 
+/// Starts a non-blocking TCP connect to `addr` with a TLS session over it
+/// that verifies `name`; the handshake runs once the connect completes.
+pub fn connect_tls(addr: SocketAddr, client: &TlsClient, name: &str) -> io::Result<Stream> {
+    match connect_tcp(addr)? {
+        Stream::Tcp(tcp) => Ok(Stream::Tls(Box::new(client.session(tcp, name)?))),
+        other => Ok(other),
+    }
+}
+
 /// Starts a non-blocking connect to a Unix socket.
 pub fn connect_unix(path: &std::path::Path) -> io::Result<Stream> {
     mio::net::UnixStream::connect(path).map(Stream::Unix)
@@ -65,6 +79,7 @@ impl Stream {
         let (error, peer) = match self {
             Stream::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
             Stream::Unix(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
+            Stream::Tls(s) => (s.tcp().take_error()?, s.tcp().peer_addr().map(|_| ())),
         };
         if let Some(e) = error {
             return Err(e);
@@ -77,11 +92,53 @@ impl Stream {
     }
 
     /// Shuts the write half, telling the server no more commands come.
-    pub fn shutdown_write(&self) {
+    pub fn shutdown_write(&mut self) {
         let _ = match self {
-            Stream::Tcp(s) => SockRef::from(s).shutdown(std::net::Shutdown::Write),
+            Stream::Tcp(s) => SockRef::from(&*s).shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tls(s) => {
+                s.shutdown_write();
+                Ok(())
+            }
         };
+    }
+
+    /// The address a TCP or TLS connection is connected to.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok(),
+            Stream::Tls(s) => s.tcp().peer_addr().ok(),
+            Stream::Unix(_) => None,
+        }
+    }
+
+    /// True for a TLS connection whose handshake is not complete yet.
+    pub fn tls_handshaking(&self) -> bool {
+        matches!(self, Stream::Tls(s) if s.is_handshaking())
+    }
+
+    /// True when a TLS session holds records to write even though rump's own
+    /// queue may be empty (a handshake message, an alert).
+    pub fn wants_write(&self) -> bool {
+        matches!(self, Stream::Tls(s) if s.wants_write())
+    }
+
+    /// Writes a TLS session's pending records: `Ok` when none is left,
+    /// `WouldBlock` when the socket is full. Nothing to do for TCP and Unix.
+    pub fn flush_records(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tls(s) => s.flush_records(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Advances a TLS handshake with what the socket has: `Ok(0)` at end of
+    /// stream, `WouldBlock` when nothing arrived.
+    pub fn pull_tls(&mut self) -> io::Result<usize> {
+        match self {
+            Stream::Tls(s) => s.pull(),
+            _ => Ok(1),
+        }
     }
 }
 
@@ -90,6 +147,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -99,6 +157,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
@@ -106,6 +165,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Tls(s) => s.write_vectored(bufs),
         }
     }
 
@@ -124,6 +184,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(registry, token, interests),
             Stream::Unix(s) => s.register(registry, token, interests),
+            Stream::Tls(s) => s.tcp_mut().register(registry, token, interests),
         }
     }
 
@@ -136,6 +197,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.reregister(registry, token, interests),
             Stream::Unix(s) => s.reregister(registry, token, interests),
+            Stream::Tls(s) => s.tcp_mut().reregister(registry, token, interests),
         }
     }
 
@@ -143,6 +205,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.deregister(registry),
             Stream::Unix(s) => s.deregister(registry),
+            Stream::Tls(s) => s.tcp_mut().deregister(registry),
         }
     }
 }
