@@ -2,6 +2,10 @@
 //! same servers and data, its runs alternated with the plain ones in every
 //! repetition, so the per-repetition ratio is the figure to trust.
 //!
+//! On a shared machine a repetition counts as quiet when other processes
+//! used under a tenth of a core during both its runs; the median over the
+//! quiet ones is shown beside the median over all.
+//!
 //! The servers pay for TLS too, so the table shows both ends' CPU in both
 //! modes and each mode's rate against its own ceiling (measured over TLS in
 //! TLS mode): a lower ratio with an unchanged share of the ceiling is the
@@ -17,18 +21,46 @@ fn plain_of<'a>(results: &'a [DatasetResult], tls: &DatasetResult) -> Option<&'a
         .find(|p| p.mode == Mode::Plain && p.topology == tls.topology && p.dataset == tls.dataset)
 }
 
-/// Per repetition, rump's keys/s over TLS over its keys/s in plain.
-fn ratios(plain: &DatasetResult, tls: &DatasetResult) -> Vec<f64> {
-    let rate = |r: &DatasetResult, rep: usize| {
+/// Other processes may use at most this share of one core during both runs
+/// of a repetition for it to count as quiet.
+const QUIET: f64 = 0.1;
+
+fn quiet(run: &Run) -> bool {
+    run.other_cpu <= QUIET * run.secs
+}
+
+/// Per repetition, rump's keys/s over TLS over its keys/s in plain, and
+/// whether both runs were quiet.
+fn pairs(plain: &DatasetResult, tls: &DatasetResult) -> Vec<(f64, bool)> {
+    fn run(r: &DatasetResult, rep: usize) -> Option<&Run> {
         r.runs
             .iter()
             .find(|run| run.tool == "rump" && run.rep == rep)
-            .map(|run| r.keys_per_sec(run))
-    };
+    }
     let reps = tls.runs.iter().map(|r| r.rep + 1).max().unwrap_or(0);
     (0..reps)
-        .filter_map(|rep| Some(rate(tls, rep)? / rate(plain, rep)?))
+        .filter_map(|rep| {
+            let (p, t) = (run(plain, rep)?, run(tls, rep)?);
+            Some((
+                tls.keys_per_sec(t) / plain.keys_per_sec(p),
+                quiet(p) && quiet(t),
+            ))
+        })
         .collect()
+}
+
+fn ratios(plain: &DatasetResult, tls: &DatasetResult) -> Vec<f64> {
+    pairs(plain, tls).into_iter().map(|(r, _)| r).collect()
+}
+
+/// The median ratio of the quiet repetitions, and how many there were.
+fn quiet_ratio(plain: &DatasetResult, tls: &DatasetResult) -> (Option<f64>, usize) {
+    let quiet: Vec<f64> = pairs(plain, tls)
+        .into_iter()
+        .filter_map(|(r, q)| q.then_some(r))
+        .collect();
+    let n = quiet.len();
+    (median(quiet), n)
 }
 
 /// "a → b" of one figure of the two median runs.
@@ -86,6 +118,14 @@ pub(super) fn markdown(results: &[DatasetResult], cols: Cols) -> String {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
+                {
+                    let (m, n) = quiet_ratio(plain, tls);
+                    format!(
+                        "{} ({n} of {})",
+                        m.map_or("-".to_owned(), |m| format!("{m:.2}x")),
+                        per_rep.len()
+                    )
+                },
                 format!("{} → {}", ceiling(plain), ceiling(tls)),
                 format!("{} → {}", of_ceiling(plain, p), of_ceiling(tls, t)),
                 arrow(p, t, |r| format!("{:.2}", r.cpu)),
@@ -108,6 +148,7 @@ pub(super) fn markdown(results: &[DatasetResult], cols: Cols) -> String {
                 "plain MiB/s",
                 "TLS MiB/s",
                 "TLS / plain keys/s (per rep)",
+                "quiet reps only",
                 "ceiling plain → TLS",
                 "% of ceiling plain → TLS",
                 "rump CPU s plain → TLS",
@@ -129,7 +170,10 @@ pub(super) fn json(results: &[DatasetResult], r: &DatasetResult) -> String {
         return "null".to_owned();
     };
     let per_rep = ratios(plain, r);
+    let (quiet, quiet_reps) = quiet_ratio(plain, r);
     object(&[
+        ("quiet_median", quiet.map_or("null".to_owned(), number)),
+        ("quiet_reps", quiet_reps.to_string()),
         (
             "median",
             median(per_rep.clone()).map_or("null".to_owned(), number),
