@@ -8,6 +8,9 @@
 //! wall time, CPU, peak RSS and the servers' CPU, and check the target after
 //! every run. `--topology` makes either end a 3-master Redis Cluster
 //! (issue 9); each topology listed gets its own servers, one after the other.
+//! `--tls plain,tls` (issue 10) measures both modes on the same servers and
+//! data: ceilings per mode, and in every repetition each tool runs once per
+//! mode, in turn (`benches/e2e/tls.rs`).
 
 #[path = "e2e/ceiling.rs"]
 mod ceiling;
@@ -30,6 +33,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ceiling::Probe;
 use data::{Dataset, Size};
+use redis::tls::Mode;
 use redis::Res;
 use report::{DatasetResult, Meta, Run};
 use topology::{Lab, Nodes, Side, Topology};
@@ -51,8 +55,9 @@ options:
   --reps N             repetitions of every tool (default 3)
   --quick              smoke run: --scale 0.01 --reps 1 (later options still apply)
   --peer NAME=CMD      also run CMD through `sh -c`, alternating with rump; CMD may use
-                       {from} {to} (redis:// URLs), {from_host} {from_port} {to_host}
-                       {to_port}; repeatable
+                       {from} {to} (redis:// URLs; rediss:// in TLS mode), {from_host}
+                       {from_port} {to_host} {to_port} (the TLS ports in TLS mode),
+                       {ca} (the CA file in a run with TLS); repeatable
   --rump-args 'ARGS'   extra arguments for rump, split on whitespace
                        (e.g. '--pipeline 512 --scan-count 1000')
   --rump PATH          the rump binary (default: the one cargo just built)
@@ -62,6 +67,10 @@ options:
   --topology LIST      comma-separated, each run in turn with its own servers:
                        standalone (default), cluster-target (standalone source,
                        3-master cluster target), cluster (3-master cluster on both ends)
+  --tls LIST           comma-separated modes, each run on the same servers and data:
+                       plain (default), tls (every server also gets a TLS port with a
+                       certificate from a CA the harness makes; rump gets rediss:// URLs
+                       and --tls-ca), both (= plain,tls)
   --redis-server PATH  server binary (default redis-server; a valkey-server works)
   --redis-cli PATH     creates the clusters (default redis-cli; valkey-cli works)
   --out PATH           JSON output path (default bench-results/e2e-<timestamp>.json)
@@ -85,6 +94,7 @@ struct Config {
     redis_server: PathBuf,
     redis_cli: PathBuf,
     topologies: Vec<Topology>,
+    modes: Vec<Mode>,
     out: Option<PathBuf>,
     args: Vec<String>,
 }
@@ -121,6 +131,7 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
         redis_server: PathBuf::from("redis-server"),
         redis_cli: PathBuf::from("redis-cli"),
         topologies: vec![Topology::Standalone],
+        modes: vec![Mode::Plain],
         out: None,
         args: args.clone(),
     };
@@ -172,6 +183,14 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
             "--topology" | "--topologies" => {
                 config.topologies = list(&value()?, Topology::parse)?;
             }
+            "--tls" => {
+                config.modes = Vec::new();
+                for mode in list(&value()?, Mode::parse)?.into_iter().flatten() {
+                    if !config.modes.contains(&mode) {
+                        config.modes.push(mode);
+                    }
+                }
+            }
             "--out" => config.out = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown argument {arg:?}")),
         }
@@ -181,6 +200,9 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
     }
     if config.topologies.is_empty() {
         return Err("--topology: no topology named".to_owned());
+    }
+    if config.modes.is_empty() {
+        return Err("--tls: no mode named".to_owned());
     }
     if config.size.scale <= 0.0 || !config.size.scale.is_finite() {
         return Err("--scale must be a positive number".to_owned());
@@ -209,15 +231,36 @@ fn main() {
 fn run(config: &Config) -> Res<()> {
     let tck = procfs::clk_tck();
     let (date, stamp) = utc_now();
+    let tls = config.modes.contains(&Mode::Tls);
     let mut meta = None;
     let mut results = Vec::new();
     for &topology in &config.topologies {
         eprintln!("e2e: starting the servers ({})", topology.arrow());
-        let lab = Lab::start(&config.redis_server, &config.redis_cli, topology)?;
+        let lab = Lab::start(&config.redis_server, &config.redis_cli, topology, tls)?;
+        // Untimed work (loading, SCAN, DUMP) goes through the plain ports.
         let mut src = lab.source.nodes()?;
-        let mut tgt = lab.target.nodes()?;
+        let mut ends = config
+            .modes
+            .iter()
+            .map(|&mode| {
+                Ok(End {
+                    mode,
+                    src: lab.source.nodes_in(mode)?,
+                    tgt: lab.target.nodes_in(mode)?,
+                })
+            })
+            .collect::<Res<Vec<_>>>()?;
         if meta.is_none() {
-            meta = Some(make_meta(config, src.first(), date.clone(), tck)?);
+            let negotiated = ends
+                .iter_mut()
+                .find_map(|end| end.src.first().tls_description());
+            meta = Some(make_meta(
+                config,
+                src.first(),
+                date.clone(),
+                tck,
+                negotiated,
+            )?);
         }
         eprintln!(
             "e2e: source {}, target {}, CLK_TCK {tck}",
@@ -226,8 +269,8 @@ fn run(config: &Config) -> Res<()> {
         );
         let expiry = ceiling::expiry_command(src.first())?;
         for &dataset in &config.datasets {
-            results.push(run_dataset(
-                config, &lab, topology, &mut src, &mut tgt, dataset, expiry, tck,
+            results.extend(run_dataset(
+                config, &lab, topology, &mut src, &mut ends, dataset, expiry, tck,
             )?);
         }
     }
@@ -244,7 +287,21 @@ fn run(config: &Config) -> Res<()> {
     Ok(())
 }
 
-fn make_meta(config: &Config, src: &mut redis::Conn, date: String, tck: f64) -> Res<Meta> {
+/// The connections of one mode: the ceilings, the flushes before each run
+/// and the check after it go through these.
+struct End {
+    mode: Mode,
+    src: Nodes,
+    tgt: Nodes,
+}
+
+fn make_meta(
+    config: &Config,
+    src: &mut redis::Conn,
+    date: String,
+    tck: f64,
+    tls: Option<String>,
+) -> Res<Meta> {
     let meta = Meta {
         date,
         commit: git_commit(),
@@ -262,8 +319,13 @@ fn make_meta(config: &Config, src: &mut redis::Conn, date: String, tck: f64) -> 
         args: config.args.clone(),
         reps: config.reps,
         scale: config.size.scale,
+        modes: config.modes.clone(),
+        tls,
     };
     eprintln!("e2e: {}, {} cores", meta.redis_version, meta.cores);
+    if let Some(tls) = &meta.tls {
+        eprintln!("e2e: the harness's TLS connections negotiated {tls}");
+    }
     Ok(meta)
 }
 
@@ -281,50 +343,68 @@ impl Tool<'_> {
         }
     }
 
-    /// The command line; a cluster end is named by its first master.
-    fn command(&self, lab: &Lab, rump_args: &[String]) -> Command {
-        match self {
+    /// The command line in `mode`; a cluster end is named by its first
+    /// master. Over TLS rump trusts exactly the lab's CA.
+    fn command(&self, lab: &Lab, mode: Mode, rump_args: &[String]) -> Res<Command> {
+        let (from, to) = (lab.source.url_in(mode)?, lab.target.url_in(mode)?);
+        let ca = lab
+            .certs
+            .as_ref()
+            .map_or(String::new(), |c| c.ca.display().to_string());
+        Ok(match self {
             Tool::Rump(bin) => {
                 let mut cmd = Command::new(bin);
-                cmd.args(["-from", &lab.source.url(), "-to", &lab.target.url()])
-                    .args(["-silent", "--json"])
-                    .args(rump_args);
+                cmd.args(["-from", &from, "-to", &to]);
+                if mode == Mode::Tls {
+                    cmd.args(["--tls-ca", &ca]);
+                }
+                cmd.args(["-silent", "--json"]).args(rump_args);
                 cmd
             }
             Tool::Peer(peer) => {
                 let script = peer
                     .template
-                    .replace("{from}", &lab.source.url())
-                    .replace("{to}", &lab.target.url())
+                    .replace("{from}", &from)
+                    .replace("{to}", &to)
                     .replace("{from_host}", "127.0.0.1")
                     .replace("{to_host}", "127.0.0.1")
-                    .replace("{from_port}", &lab.source.port().to_string())
-                    .replace("{to_port}", &lab.target.port().to_string());
+                    .replace("{from_port}", &lab.source.port_in(mode)?.to_string())
+                    .replace("{to_port}", &lab.target.port_in(mode)?.to_string())
+                    .replace("{ca}", &ca);
                 let mut cmd = Command::new("sh");
                 cmd.arg("-c").arg(script);
                 cmd
             }
-        }
+        })
     }
 }
 
+/// Loads `dataset`, measures each mode's ceilings, runs every tool in every
+/// mode `--reps` times and returns one result per mode.
 #[allow(clippy::too_many_arguments)]
 fn run_dataset(
     config: &Config,
     lab: &Lab,
     topology: Topology,
     src: &mut Nodes,
-    tgt: &mut Nodes,
+    ends: &mut [End],
     dataset: Dataset,
     expiry: &[u8],
     tck: f64,
-) -> Res<DatasetResult> {
+) -> Res<Vec<DatasetResult>> {
     let name = match topology {
         Topology::Standalone => dataset.name().to_owned(),
         _ => format!("{} {}", dataset.name(), topology.name()),
     };
+    let modes = ends.len();
+    let tagged = |mode: Mode| match modes {
+        1 => name.clone(),
+        _ => format!("{name} {}", mode.name()),
+    };
     src.flushall()?;
-    tgt.flushall()?;
+    for end in ends.iter_mut() {
+        end.tgt.flushall()?;
+    }
     eprintln!("[{name}] loading the source");
     let started = Instant::now();
     let description = data::load(dataset, src, config.size)?;
@@ -343,35 +423,47 @@ fn run_dataset(
         Ok(())
     })?;
     let scan = (scan_secs, scan_cpu.iter().sum());
-    let (bytes, largest, source, target) = if config.ceilings {
+    let mut ceilings = Vec::new();
+    let (bytes, largest) = if config.ceilings {
         let dumped = src.each(scanned, ceiling::dump_all)?;
         let found = dumped.iter().map(|d| d.keys.len() as u64).sum();
         check_count(&name, found, keys)?;
-        let bytes = dumped.iter().map(|d| d.bytes).sum();
-        eprintln!(
-            "[{name}] source capacity: pipelined DUMP + {}",
-            String::from_utf8_lossy(expiry)
-        );
         let each: Vec<&[bytes::Bytes]> = dumped.iter().map(|d| &d.keys[..]).collect();
-        let source = ceiling::source_capacity(src, &probe(&lab.source), &each, expiry)?;
-        eprintln!("[{name}] target capacity: pipelined RESTORE into an empty target");
-        let target = ceiling::target_capacity(tgt, &probe(&lab.target), dumped)?;
-        for (side, rate) in [("source", &source), ("target", &target)] {
+        for end in ends.iter_mut() {
+            let name = tagged(end.mode);
             eprintln!(
-                "[{name}] {side} ceiling: {:.0} keys/s, {:.1} MiB/s ({:.2} s, server CPU {:.2} s)",
-                rate.keys_per_sec(),
-                rate.mib_per_sec(),
-                rate.secs,
-                rate.server_cpu_total()
+                "[{name}] source capacity: pipelined DUMP + {}",
+                String::from_utf8_lossy(expiry)
             );
+            let source =
+                ceiling::source_capacity(&mut end.src, &probe(&lab.source), &each, expiry)?;
+            eprintln!("[{name}] target capacity: pipelined RESTORE into an empty target");
+            let target = ceiling::target_capacity(&mut end.tgt, &probe(&lab.target), &dumped)?;
+            for (side, rate) in [("source", &source), ("target", &target)] {
+                eprintln!(
+                    "[{name}] {side} ceiling: {:.0} keys/s, {:.1} MiB/s ({:.2} s, server CPU {:.2} s)",
+                    rate.keys_per_sec(),
+                    rate.mib_per_sec(),
+                    rate.secs,
+                    rate.server_cpu_total()
+                );
+            }
+            ceilings.push((Some(source), Some(target)));
         }
-        (bytes, source.largest, Some(source), Some(target))
+        let bytes = dumped.iter().map(|d| d.bytes).sum();
+        let largest = dumped
+            .iter()
+            .flat_map(|d| d.payloads.iter().map(|p| p.len() as u64))
+            .max()
+            .unwrap_or(0);
+        (bytes, largest)
     } else {
         // Only the payload bytes are needed: the same pass, keeping no payload.
         let each: Vec<&[bytes::Bytes]> = scanned.iter().map(|k| &k[..]).collect();
         let pass = ceiling::source_capacity(src, &probe(&lab.source), &each, expiry)?;
         check_count(&name, pass.keys, keys)?;
-        (pass.bytes, pass.largest, None, None)
+        ceilings.extend(ends.iter().map(|_| (None, None)));
+        (pass.bytes, pass.largest)
     };
 
     let mut tools: Vec<Tool<'_>> = config.rump.as_deref().map(Tool::Rump).into_iter().collect();
@@ -386,68 +478,79 @@ fn run_dataset(
         .into_iter()
         .chain(lab.target.pids())
         .collect();
-    let mut runs = Vec::new();
+    let mut runs: Vec<Vec<Run>> = ends.iter().map(|_| Vec::new()).collect();
     for rep in 0..config.reps {
-        for tool in &tools {
-            tgt.flushall()?;
-            let cmd = tool.command(lab, &config.rump_args);
-            let m = procfs::run_measured(cmd, &servers, tck)?;
-            let check = if m.status.success() {
-                verify::verify(src, tgt, config.sample)
-            } else {
-                let last = m.stderr.lines().last().unwrap_or("").trim().to_owned();
-                Err(format!("{}: {last}", m.status))
-            };
-            let (source_cpu, target_cpu) = m.server_cpu.split_at(sources);
-            let run = Run {
-                tool: tool.name().to_owned(),
-                rep,
-                secs: m.wall,
-                cpu: m.cpu,
-                peak_rss_kib: m.peak_rss_kib,
-                source_cpu: source_cpu.to_vec(),
-                target_cpu: target_cpu.to_vec(),
-                other_cpu: m.other_cpu,
-                exit_code: m.status.code(),
-                check,
-                target_keys: tgt.dbsize()?,
-                stdout: m.stdout,
-            };
-            eprintln!(
-                "[{name}] {} rep {}/{}: {:.2} s, {:.0} keys/s, CPU {:.2} s, peak RSS {:.1} MiB, servers CPU {:.2} s, other CPU {:.2} s; {}",
-                run.tool,
-                rep + 1,
-                config.reps,
-                run.secs,
-                keys as f64 / run.secs,
-                run.cpu,
-                run.peak_rss_kib as f64 / 1024.0,
-                m.server_cpu.iter().sum::<f64>(),
-                run.other_cpu,
-                match &run.check {
-                    Ok(s) => format!("ok: {s}"),
-                    Err(e) => format!("FAILED: {e}"),
-                }
-            );
-            runs.push(run);
+        for (end, runs) in ends.iter_mut().zip(&mut runs) {
+            let name = tagged(end.mode);
+            for tool in &tools {
+                end.tgt.flushall()?;
+                let cmd = tool.command(lab, end.mode, &config.rump_args)?;
+                let m = procfs::run_measured(cmd, &servers, tck)?;
+                let check = if m.status.success() {
+                    verify::verify(&mut end.src, &mut end.tgt, config.sample)
+                } else {
+                    let last = m.stderr.lines().last().unwrap_or("").trim().to_owned();
+                    Err(format!("{}: {last}", m.status))
+                };
+                let (source_cpu, target_cpu) = m.server_cpu.split_at(sources);
+                let run = Run {
+                    tool: tool.name().to_owned(),
+                    rep,
+                    secs: m.wall,
+                    cpu: m.cpu,
+                    peak_rss_kib: m.peak_rss_kib,
+                    source_cpu: source_cpu.to_vec(),
+                    target_cpu: target_cpu.to_vec(),
+                    other_cpu: m.other_cpu,
+                    exit_code: m.status.code(),
+                    check,
+                    target_keys: end.tgt.dbsize()?,
+                    stdout: m.stdout,
+                };
+                eprintln!(
+                    "[{name}] {} rep {}/{}: {:.2} s, {:.0} keys/s, CPU {:.2} s, peak RSS {:.1} MiB, servers CPU {:.2} s, other CPU {:.2} s; {}",
+                    run.tool,
+                    rep + 1,
+                    config.reps,
+                    run.secs,
+                    keys as f64 / run.secs,
+                    run.cpu,
+                    run.peak_rss_kib as f64 / 1024.0,
+                    m.server_cpu.iter().sum::<f64>(),
+                    run.other_cpu,
+                    match &run.check {
+                        Ok(s) => format!("ok: {s}"),
+                        Err(e) => format!("FAILED: {e}"),
+                    }
+                );
+                runs.push(run);
+            }
         }
     }
-    tgt.flushall()?;
-    Ok(DatasetResult {
-        topology,
-        dataset,
-        source_keys,
-        description,
-        keys,
-        bytes,
-        largest,
-        load_secs,
-        scan,
-        loadavg,
-        source,
-        target,
-        runs,
-    })
+    for end in ends.iter_mut() {
+        end.tgt.flushall()?;
+    }
+    Ok(ends
+        .iter()
+        .zip(runs)
+        .zip(ceilings)
+        .map(|((end, runs), (source, target))| DatasetResult {
+            topology,
+            dataset,
+            mode: end.mode,
+            source_keys: source_keys.clone(),
+            description: description.clone(),
+            keys,
+            bytes,
+            largest,
+            load_secs,
+            scan,
+            loadavg: loadavg.clone(),
+            source,
+            target,
+            runs,
+        })
+        .collect())
 }
 
 fn check_count(name: &str, dumped: u64, keys: u64) -> Res<()> {

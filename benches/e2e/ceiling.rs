@@ -167,28 +167,25 @@ pub(crate) fn source_capacity(
 
 /// Target capacity, timed: `RESTORE key 0 payload REPLACE` of every dumped
 /// key (from every source node) into the target node that serves it, after
-/// `FLUSHALL`, all nodes at once; flushes again afterwards.
-pub(crate) fn target_capacity(nodes: &mut Nodes, probe: &Probe, dumped: Vec<Dumped>) -> Res<Rate> {
+/// `FLUSHALL`, all nodes at once; flushes again afterwards. The connections
+/// in `nodes` decide the mode (plain or TLS).
+pub(crate) fn target_capacity(nodes: &mut Nodes, probe: &Probe, dumped: &[Dumped]) -> Res<Rate> {
     let mut count = 0u64;
     let mut bytes = 0u64;
     let mut largest = 0u64;
     let mut router = nodes.router(2000, 8 << 20);
-    for Dumped {
-        keys,
-        payloads,
-        bytes: b,
-    } in dumped
-    {
-        count += keys.len() as u64;
-        bytes += b;
-        for (key, payload) in keys.into_iter().zip(payloads) {
+    for d in dumped {
+        count += d.keys.len() as u64;
+        bytes += d.bytes;
+        for (key, payload) in d.keys.iter().zip(&d.payloads) {
             largest = largest.max(payload.len() as u64);
-            let req = router.req(&key);
+            let req = router.req(key);
             req.start(5);
             req.arg(b"RESTORE");
-            req.arg(&key);
+            req.arg(key);
             req.arg_int(0);
-            req.arg_shared(payload);
+            // A reference count, not a copy: each mode's pass shares them.
+            req.arg_shared(payload.clone());
             req.arg(b"REPLACE");
             router.done();
         }

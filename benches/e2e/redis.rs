@@ -10,12 +10,19 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use resp::{Decoder, Frame, Requests};
+
+/// A child of this module, so `benches/dump.rs`, which includes this file
+/// alone, builds too.
+#[path = "tls.rs"]
+pub(crate) mod tls;
+
+use tls::{Certs, Mode};
 
 /// Every fallible step of the harness reports a sentence, not an error type.
 pub(crate) type Res<T> = Result<T, String>;
@@ -88,31 +95,49 @@ impl Batcher {
     }
 }
 
-/// A blocking connection to one server.
-pub(crate) struct Conn {
-    stream: TcpStream,
+/// How a connection reads: a TCP socket, or a TLS session over one.
+enum Link {
+    Plain(TcpStream),
+    Tls(tls::Session),
+}
+
+/// How a connection writes; a separate handle, so a pipeline can write from
+/// another thread while this one reads.
+enum Sink {
+    Plain(TcpStream),
+    Tls(tls::Writer),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(s) => s.write(buf),
+            Sink::Tls(w) => w.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(s) => s.write_vectored(bufs),
+            Sink::Tls(w) => w.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The reading half of a [`Conn`]: the socket or session and the decoder.
+struct Source {
+    link: Link,
     buf: BytesMut,
     scratch: Vec<u8>,
     decoder: Decoder,
     name: String,
 }
 
-impl Conn {
-    pub(crate) fn connect(port: u16, name: &str) -> Res<Conn> {
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .map_err(|e| format!("{name}: cannot connect to 127.0.0.1:{port}: {e}"))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| format!("{name}: TCP_NODELAY: {e}"))?;
-        Ok(Conn {
-            stream,
-            buf: BytesMut::with_capacity(READ_CHUNK),
-            scratch: vec![0; READ_CHUNK],
-            decoder: Decoder::new(),
-            name: name.to_owned(),
-        })
-    }
-
+impl Source {
     fn read_frame(&mut self) -> Res<Frame> {
         loop {
             match self.decoder.decode(&mut self.buf) {
@@ -120,21 +145,97 @@ impl Conn {
                 Ok(None) => {}
                 Err(e) => return Err(format!("{}: bad reply: {e}", self.name)),
             }
-            let n = match self.stream.read(&mut self.scratch) {
-                Ok(0) => return Err(format!("{}: connection closed by the server", self.name)),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("{}: read: {e}", self.name)),
+            let read = match &mut self.link {
+                Link::Plain(stream) => stream
+                    .read(&mut self.scratch)
+                    .inspect(|&n| self.buf.extend_from_slice(&self.scratch[..n])),
+                Link::Tls(session) => session.fill(&mut self.buf),
             };
-            self.buf.extend_from_slice(&self.scratch[..n]);
+            match read {
+                Ok(0) => return Err(format!("{}: connection closed by the server", self.name)),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("{}: read: {e}", self.name)),
+            }
         }
+    }
+
+    /// Unblocks a writer stuck on a full socket; the connection is done.
+    fn shutdown(&self) {
+        match &self.link {
+            Link::Plain(stream) => {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+            Link::Tls(session) => session.shutdown(),
+        }
+    }
+}
+
+/// A blocking connection to one server, plain or TLS.
+pub(crate) struct Conn {
+    source: Source,
+    sink: Sink,
+    name: String,
+}
+
+impl Conn {
+    fn tcp(port: u16, name: &str) -> Res<TcpStream> {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .map_err(|e| format!("{name}: cannot connect to 127.0.0.1:{port}: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("{name}: TCP_NODELAY: {e}"))?;
+        Ok(stream)
+    }
+
+    fn new(link: Link, sink: Sink, name: &str) -> Conn {
+        Conn {
+            source: Source {
+                link,
+                buf: BytesMut::with_capacity(READ_CHUNK),
+                scratch: vec![0; READ_CHUNK],
+                decoder: Decoder::new(),
+                name: name.to_owned(),
+            },
+            sink,
+            name: name.to_owned(),
+        }
+    }
+
+    pub(crate) fn connect(port: u16, name: &str) -> Res<Conn> {
+        let stream = Conn::tcp(port, name)?;
+        let sink = stream
+            .try_clone()
+            .map_err(|e| format!("{name}: clone socket: {e}"))?;
+        Ok(Conn::new(Link::Plain(stream), Sink::Plain(sink), name))
+    }
+
+    /// A TLS connection to the TLS `port`, verified against `certs`' CA.
+    pub(crate) fn connect_tls(port: u16, name: &str, certs: &Certs) -> Res<Conn> {
+        let session = certs.connect(Conn::tcp(port, name)?, name)?;
+        let sink = session
+            .writer()
+            .map_err(|e| format!("{name}: clone socket: {e}"))?;
+        Ok(Conn::new(Link::Tls(session), Sink::Tls(sink), name))
+    }
+
+    /// The negotiated TLS version, suite and group; `None` on a plain connection.
+    pub(crate) fn tls_description(&self) -> Option<String> {
+        match &self.source.link {
+            Link::Plain(_) => None,
+            Link::Tls(session) => Some(session.describe()),
+        }
+    }
+
+    fn read_frame(&mut self) -> Res<Frame> {
+        self.source.read_frame()
     }
 
     /// Sends one command and returns its reply, error replies included.
     pub(crate) fn call(&mut self, args: &[&[u8]]) -> Res<Frame> {
         let mut req = Requests::new();
         req.command(args);
-        write_requests(&mut self.stream, &mut req)
+        write_requests(&mut self.sink, &mut req)
             .map_err(|e| format!("{}: write: {e}", self.name))?;
         self.read_frame()
     }
@@ -259,11 +360,8 @@ impl Conn {
         batches: Vec<Batch>,
         mut on_reply: impl FnMut(Frame) -> Res<()>,
     ) -> Res<()> {
-        let mut writer_stream = self
-            .stream
-            .try_clone()
-            .map_err(|e| format!("{}: clone socket: {e}", self.name))?;
-        let name = self.name.clone();
+        let Conn { source, sink, name } = self;
+        let name = &*name;
         thread::scope(|scope| {
             let (tx, rx) = mpsc::sync_channel::<usize>(WINDOW);
             let writer = scope.spawn(move || -> Res<()> {
@@ -271,7 +369,7 @@ impl Conn {
                     if tx.send(batch.count).is_err() {
                         return Ok(()); // the reader stopped; it says why
                     }
-                    write_requests(&mut writer_stream, &mut batch.req)
+                    write_requests(sink, &mut batch.req)
                         .map_err(|e| format!("{name}: write: {e}"))?;
                 }
                 Ok(())
@@ -279,7 +377,7 @@ impl Conn {
             let mut result = Ok(());
             'batches: for count in rx.iter() {
                 for _ in 0..count {
-                    if let Err(e) = self.read_frame().and_then(&mut on_reply) {
+                    if let Err(e) = source.read_frame().and_then(&mut on_reply) {
                         result = Err(e);
                         break 'batches;
                     }
@@ -288,7 +386,7 @@ impl Conn {
             drop(rx);
             if result.is_err() {
                 // Unblock a writer stuck on a full socket; the run is abandoned.
-                let _ = self.stream.shutdown(Shutdown::Both);
+                source.shutdown();
             }
             let written = writer
                 .join()
@@ -298,7 +396,7 @@ impl Conn {
     }
 }
 
-fn write_requests(stream: &mut TcpStream, req: &mut Requests) -> io::Result<()> {
+fn write_requests(stream: &mut impl Write, req: &mut Requests) -> io::Result<()> {
     while !req.is_empty() {
         let written = {
             let mut slices = Vec::new();
@@ -356,18 +454,27 @@ fn free_port() -> Res<u16> {
         .map_err(|e| format!("cannot find a free port: {e}"))
 }
 
-/// A throwaway `redis-server` on a free 127.0.0.1 port, killed by PID on drop
-/// (panics included).
+/// A throwaway `redis-server` on a free 127.0.0.1 port (and a second one for
+/// TLS when asked), killed by PID on drop (panics included).
 pub(crate) struct Server {
     child: Child,
     pub(crate) port: u16,
     pub(crate) name: String,
+    /// The TLS port and the certificates it serves, in a lab with TLS.
+    tls: Option<(u16, Arc<Certs>)>,
 }
 
 impl Server {
     /// A server named `name` (also its directory under `dir`), with `extra`
-    /// arguments after the harness's own.
-    pub(crate) fn start(bin: &Path, name: &str, dir: &Path, extra: &[&str]) -> Res<Server> {
+    /// arguments after the harness's own, plus a TLS listener serving
+    /// `certs` when given.
+    pub(crate) fn start(
+        bin: &Path,
+        name: &str,
+        dir: &Path,
+        extra: &[&str],
+        certs: Option<&Arc<Certs>>,
+    ) -> Res<Server> {
         let dir = dir.join(name);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -375,6 +482,10 @@ impl Server {
         // A port found free can be taken before the server binds it: retry.
         for _ in 0..5 {
             let port = free_port()?;
+            let tls = match certs {
+                Some(certs) => Some((free_port()?, certs.clone())),
+                None => None,
+            };
             let child = Command::new(bin)
                 .arg("--port")
                 .arg(port.to_string())
@@ -384,6 +495,7 @@ impl Server {
                 .arg(&dir)
                 .arg("--logfile")
                 .arg(dir.join("server.log"))
+                .args(tls.iter().flat_map(|(p, c)| c.server_args(*p)))
                 .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -394,6 +506,7 @@ impl Server {
                 child,
                 port,
                 name: name.to_owned(),
+                tls,
             };
             match server.wait_ready() {
                 Ok(()) => return Ok(server),
@@ -405,22 +518,28 @@ impl Server {
 
     /// A `--cluster-enabled` node, not yet part of a cluster. The bus port
     /// is given explicitly: the default, port + 10000, is past 65535 for half
-    /// the ephemeral range.
-    pub(crate) fn start_cluster_node(bin: &Path, name: &str, dir: &Path) -> Res<Server> {
+    /// the ephemeral range. With `certs`, the node also listens for TLS and
+    /// its bus is TLS (`--tls-cluster yes`), so it announces its TLS port to
+    /// TLS clients and its plain port to plain ones.
+    pub(crate) fn start_cluster_node(
+        bin: &Path,
+        name: &str,
+        dir: &Path,
+        certs: Option<&Arc<Certs>>,
+    ) -> Res<Server> {
         let bus = free_port()?.to_string();
-        Server::start(
-            bin,
-            name,
-            dir,
-            &[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-port",
-                &bus,
-            ],
-        )
+        let mut extra = vec![
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-port",
+            &bus,
+        ];
+        if certs.is_some() {
+            extra.extend(["--tls-cluster", "yes"]);
+        }
+        Server::start(bin, name, dir, &extra, certs)
     }
 
     fn wait_ready(&mut self) -> Res<()> {
@@ -454,6 +573,38 @@ impl Server {
     pub(crate) fn conn(&self) -> Res<Conn> {
         Conn::connect(self.port, &self.name)
     }
+
+    /// The port of `mode`; `None` for TLS on a server without it.
+    pub(crate) fn port_in(&self, mode: Mode) -> Option<u16> {
+        match mode {
+            Mode::Plain => Some(self.port),
+            Mode::Tls => self.tls.as_ref().map(|(port, _)| *port),
+        }
+    }
+
+    fn no_tls(&self) -> String {
+        format!("{} was started without TLS", self.name)
+    }
+
+    /// `redis://127.0.0.1:P` or `rediss://127.0.0.1:T`.
+    pub(crate) fn url_in(&self, mode: Mode) -> Res<String> {
+        let port = self.port_in(mode).ok_or_else(|| self.no_tls())?;
+        Ok(match mode {
+            Mode::Plain => format!("redis://127.0.0.1:{port}"),
+            Mode::Tls => format!("rediss://127.0.0.1:{port}"),
+        })
+    }
+
+    /// A connection in `mode`: TLS verifies the server against the lab's CA.
+    pub(crate) fn conn_in(&self, mode: Mode) -> Res<Conn> {
+        match (mode, &self.tls) {
+            (Mode::Plain, _) => self.conn(),
+            (Mode::Tls, Some((port, certs))) => {
+                Conn::connect_tls(*port, &format!("{} (TLS)", self.name), certs)
+            }
+            (Mode::Tls, None) => Err(self.no_tls()),
+        }
+    }
 }
 
 impl Drop for Server {
@@ -469,17 +620,31 @@ impl Drop for Server {
 pub(crate) struct Lab {
     pub(crate) source: Server,
     pub(crate) target: Server,
+    /// The certificates both servers serve on their TLS ports, in a lab with TLS.
+    pub(crate) certs: Option<Arc<Certs>>,
     pub(crate) dir: TempDir,
 }
 
 impl Lab {
+    #[allow(dead_code)] // benches/dump.rs starts its lab without TLS
     pub(crate) fn start(bin: &Path) -> Res<Lab> {
+        Lab::start_with(bin, false)
+    }
+
+    /// With `tls`, a fresh CA and server certificate in the lab's directory,
+    /// and both servers also listening for TLS.
+    pub(crate) fn start_with(bin: &Path, tls: bool) -> Res<Lab> {
         let dir = TempDir::new()?;
-        let source = Server::start(bin, "source", dir.path(), &[])?;
-        let target = Server::start(bin, "target", dir.path(), &[])?;
+        let certs = match tls {
+            true => Some(Arc::new(Certs::generate(dir.path())?)),
+            false => None,
+        };
+        let source = Server::start(bin, "source", dir.path(), &[], certs.as_ref())?;
+        let target = Server::start(bin, "target", dir.path(), &[], certs.as_ref())?;
         Ok(Lab {
             source,
             target,
+            certs,
             dir,
         })
     }

@@ -4,13 +4,19 @@
 //! When any result is from a cluster topology, every table gains a
 //! `topology` column, each "busy" cell lists every server of that end (a
 //! cluster's masters in slot order), and a summary compares each topology's
-//! rump with standalone → standalone on the same dataset.
+//! rump with standalone → standalone on the same dataset. When any is over
+//! TLS, every table gains a `mode` column (plain or tls) and a summary
+//! compares rump over TLS with rump in plain (`report_tls.rs`).
+
+#[path = "report_tls.rs"]
+mod report_tls;
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::ceiling::Rate;
 use crate::data::Dataset;
+use crate::redis::tls::Mode;
 use crate::redis::Res;
 use crate::topology::Topology;
 
@@ -28,6 +34,9 @@ pub(crate) struct Meta {
     pub(crate) args: Vec<String>,
     pub(crate) reps: usize,
     pub(crate) scale: f64,
+    pub(crate) modes: Vec<Mode>,
+    /// What the harness's TLS connections negotiated, in a run with TLS.
+    pub(crate) tls: Option<String>,
 }
 
 /// One run of one tool on one dataset.
@@ -49,9 +58,12 @@ pub(crate) struct Run {
 }
 
 /// One dataset: what was loaded, its ceilings and every run.
+/// In a run with both modes, each dataset has one per mode: the same servers
+/// and data, its own ceilings and runs.
 pub(crate) struct DatasetResult {
     pub(crate) topology: Topology,
     pub(crate) dataset: Dataset,
+    pub(crate) mode: Mode,
     /// `DBSIZE` of each source server (one, or each master).
     pub(crate) source_keys: Vec<u64>,
     pub(crate) description: String,
@@ -93,21 +105,47 @@ fn busy(cpu: &[f64], secs: f64) -> String {
         .join(" ")
 }
 
-/// With cluster results, `cells` with the topology inserted after the first
-/// (the dataset).
-fn with_topology(clustered: bool, topology: Topology, mut cells: Vec<String>) -> Vec<String> {
-    if clustered {
-        cells.insert(1, topology.arrow().to_owned());
-    }
-    cells
+/// The label columns after the dataset: the topology when any result is
+/// from a cluster, the mode when any is over TLS.
+#[derive(Clone, Copy)]
+struct Cols {
+    clustered: bool,
+    tls: bool,
 }
 
-fn header_with_topology<'a>(clustered: bool, header: &[&'a str]) -> Vec<&'a str> {
-    let mut header = header.to_vec();
-    if clustered {
-        header.insert(1, "topology");
+impl Cols {
+    fn of(results: &[DatasetResult]) -> Cols {
+        Cols {
+            clustered: results.iter().any(|r| r.topology != Topology::Standalone),
+            tls: results.iter().any(|r| r.mode == Mode::Tls),
+        }
     }
-    header
+
+    /// `cells` with the labels of `r` inserted after the first (the dataset).
+    fn cells(self, r: &DatasetResult, mut cells: Vec<String>) -> Vec<String> {
+        let mut at = 1;
+        if self.clustered {
+            cells.insert(at, r.topology.arrow().to_owned());
+            at += 1;
+        }
+        if self.tls {
+            cells.insert(at, r.mode.name().to_owned());
+        }
+        cells
+    }
+
+    fn header<'a>(self, header: &[&'a str]) -> Vec<&'a str> {
+        let mut header = header.to_vec();
+        let mut at = 1;
+        if self.clustered {
+            header.insert(at, "topology");
+            at += 1;
+        }
+        if self.tls {
+            header.insert(at, "mode");
+        }
+        header
+    }
 }
 
 impl DatasetResult {
@@ -197,7 +235,7 @@ fn grouped(n: f64) -> String {
 }
 
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -234,8 +272,22 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
         meta.scale,
         meta.rump_version
     );
-    let clustered = results.iter().any(|r| r.topology != Topology::Standalone);
-    for r in results {
+    if let Some(tls) = &meta.tls {
+        let _ = writeln!(
+            out,
+            "TLS: every server also listens on a TLS port (the harness's CA, `--tls-auth-clients no`); the harness's own TLS connections negotiated {tls}\n"
+        );
+    }
+    let cols = Cols::of(results);
+    let clustered = cols.clustered;
+    for (i, r) in results.iter().enumerate() {
+        // The modes of one dataset share its data: describe it once.
+        if results[..i]
+            .iter()
+            .any(|e| e.topology == r.topology && e.dataset == r.dataset)
+        {
+            continue;
+        }
         let keys_each = if r.source_keys.len() > 1 {
             format!(
                 " ({} on the source masters)",
@@ -272,9 +324,8 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
         .iter()
         .filter_map(|r| {
             let (s, t) = (r.source.as_ref()?, r.target.as_ref()?);
-            Some(with_topology(
-                clustered,
-                r.topology,
+            Some(cols.cells(
+                r,
                 vec![
                     r.dataset.name().to_owned(),
                     grouped(r.keys as f64),
@@ -292,20 +343,17 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
     if !ceilings.is_empty() {
         out += "\n### Ceilings (source: pipelined DUMP + expiry read; target: pipelined RESTORE into an empty db)\n\n";
         out += &table(
-            &header_with_topology(
-                clustered,
-                &[
-                    "dataset",
-                    "keys",
-                    "MiB",
-                    "source keys/s",
-                    "source MiB/s",
-                    "source busy",
-                    "target keys/s",
-                    "target MiB/s",
-                    "target busy",
-                ],
-            ),
+            &cols.header(&[
+                "dataset",
+                "keys",
+                "MiB",
+                "source keys/s",
+                "source MiB/s",
+                "source busy",
+                "target keys/s",
+                "target MiB/s",
+                "target busy",
+            ]),
             &ceilings,
         );
     }
@@ -325,9 +373,8 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
                 .map(|x| x.peak_rss_kib)
                 .max()
                 .unwrap_or(0);
-            rows.push(with_topology(
-                clustered,
-                r.topology,
+            rows.push(cols.cells(
+                r,
                 vec![
                     r.dataset.name().to_owned(),
                     if reps > 1 {
@@ -371,30 +418,30 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
     if !rows.is_empty() {
         out += "\n### Runs\n\n";
         out += &table(
-            &header_with_topology(
-                clustered,
-                &[
-                    "dataset",
-                    "tool",
-                    "keys",
-                    "seconds",
-                    "keys/s",
-                    "MiB/s",
-                    "% of ceiling",
-                    "tool CPU s",
-                    "tool peak RSS MiB (max)",
-                    "servers CPU s",
-                    "source / target busy",
-                    "tool CPU / servers CPU",
-                    "other CPU s",
-                    "check",
-                ],
-            ),
+            &cols.header(&[
+                "dataset",
+                "tool",
+                "keys",
+                "seconds",
+                "keys/s",
+                "MiB/s",
+                "% of ceiling",
+                "tool CPU s",
+                "tool peak RSS MiB (max)",
+                "servers CPU s",
+                "source / target busy",
+                "tool CPU / servers CPU",
+                "other CPU s",
+                "check",
+            ]),
             &rows,
         );
     }
     if clustered {
-        out += &topologies(results);
+        out += &topologies(results, cols);
+    }
+    if cols.tls {
+        out += &report_tls::markdown(results, cols);
     }
 
     let mut ab = Vec::new();
@@ -402,9 +449,8 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
         for peer in r.tools().into_iter().filter(|&t| t != "rump") {
             let ratios = r.ratios(peer);
             if let Some(m) = median(ratios.clone()) {
-                ab.push(with_topology(
-                    clustered,
-                    r.topology,
+                ab.push(cols.cells(
+                    r,
                     vec![
                         r.dataset.name().to_owned(),
                         format!("rump / {peer}"),
@@ -422,7 +468,7 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
     if !ab.is_empty() {
         out += "\n### A/B (keys/s ratio per repetition, runs alternated)\n\n";
         out += &table(
-            &header_with_topology(clustered, &["dataset", "pair", "median ratio", "per rep"]),
+            &cols.header(&["dataset", "pair", "median ratio", "per rep"]),
             &ab,
         );
     }
@@ -431,7 +477,7 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
 
 /// rump's median run per dataset and topology, against the ceiling of that
 /// topology and against standalone → standalone on the same dataset.
-fn topologies(results: &[DatasetResult]) -> String {
+fn topologies(results: &[DatasetResult], cols: Cols) -> String {
     let mut rows = Vec::new();
     for r in results {
         let Some(run) = r.median_run("rump") else {
@@ -439,7 +485,9 @@ fn topologies(results: &[DatasetResult]) -> String {
         };
         let standalone = results
             .iter()
-            .find(|s| s.topology == Topology::Standalone && s.dataset == r.dataset)
+            .find(|s| {
+                s.topology == Topology::Standalone && s.dataset == r.dataset && s.mode == r.mode
+            })
             .and_then(|s| Some(s.keys_per_sec(s.median_run("rump")?)));
         rows.push(vec![
             r.dataset.name().to_owned(),
@@ -461,26 +509,31 @@ fn topologies(results: &[DatasetResult]) -> String {
             },
             run.busy(),
         ]);
+        if cols.tls {
+            if let Some(row) = rows.last_mut() {
+                row.insert(2, r.mode.name().to_owned());
+            }
+        }
     }
     if rows.is_empty() {
         return String::new();
     }
-    "\n### Topologies (rump, median run)\n\n".to_owned()
-        + &table(
-            &[
-                "dataset",
-                "topology",
-                "keys/s",
-                "ceiling keys/s",
-                "% of ceiling",
-                "vs standalone",
-                "rump CPU s",
-                "servers CPU s",
-                "rump CPU / servers CPU",
-                "source / target busy (each server)",
-            ],
-            &rows,
-        )
+    let mut header = vec![
+        "dataset",
+        "topology",
+        "keys/s",
+        "ceiling keys/s",
+        "% of ceiling",
+        "vs standalone",
+        "rump CPU s",
+        "servers CPU s",
+        "rump CPU / servers CPU",
+        "source / target busy (each server)",
+    ];
+    if cols.tls {
+        header.insert(2, "mode");
+    }
+    "\n### Topologies (rump, median run)\n\n".to_owned() + &table(&header, &rows)
 }
 
 fn string(s: &str) -> String {
@@ -607,6 +660,7 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
             object(&[
                 ("name", string(r.dataset.name())),
                 ("topology", string(r.topology.name())),
+                ("mode", string(r.mode.name())),
                 (
                     "source_keys_each",
                     format!(
@@ -641,6 +695,7 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
                     array(r.runs.iter().map(|run| run_json(r, run)).collect()),
                 ),
                 ("rump_over_peer", array(ratios)),
+                ("rump_tls_over_plain", report_tls::json(results, r)),
             ])
         })
         .collect();
@@ -654,6 +709,11 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
         ("rump_version", string(&meta.rump_version)),
         ("reps", meta.reps.to_string()),
         ("scale", number(meta.scale)),
+        (
+            "modes",
+            array(meta.modes.iter().map(|m| string(m.name())).collect()),
+        ),
+        ("tls", meta.tls.as_deref().map_or("null".to_owned(), string)),
         ("args", array(meta.args.iter().map(|a| string(a)).collect())),
         ("datasets", array(datasets)),
     ]) + "\n"

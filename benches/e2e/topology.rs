@@ -21,6 +21,7 @@ use bytes::Bytes;
 use resp::Frame;
 use rump::cluster::slot::{slot, SLOTS};
 
+use crate::redis::tls::{Certs, Mode};
 use crate::redis::{self, Batch, Batcher, Conn, Res, Server, TempDir};
 
 /// Masters of every cluster the harness creates (no replicas): the
@@ -113,12 +114,19 @@ impl Side {
         }
     }
 
-    fn start(bin: &Path, cli: &Path, name: &str, dir: &Path, cluster: bool) -> Res<Side> {
+    fn start(
+        bin: &Path,
+        cli: &Path,
+        name: &str,
+        dir: &Path,
+        cluster: bool,
+        certs: Option<&Arc<Certs>>,
+    ) -> Res<Side> {
         if !cluster {
-            return Ok(Side::standalone(Server::start(bin, name, dir, &[])?));
+            return Ok(Side::standalone(Server::start(bin, name, dir, &[], certs)?));
         }
         let servers = (0..MASTERS)
-            .map(|i| Server::start_cluster_node(bin, &format!("{name}-{i}"), dir))
+            .map(|i| Server::start_cluster_node(bin, &format!("{name}-{i}"), dir, certs))
             .collect::<Res<Vec<_>>>()?;
         create_cluster(cli, &servers)?;
         let owners = wait_settled(&servers)?;
@@ -128,34 +136,50 @@ impl Side {
         })
     }
 
-    /// The URL to give a tool: the only server, or the first master (a tool
-    /// is expected to find the others).
-    pub(crate) fn url(&self) -> String {
-        self.servers[0].url()
+    /// The URL to give a tool in `mode`: the only server, or the first
+    /// master (a tool is expected to find the others).
+    pub(crate) fn url_in(&self, mode: Mode) -> Res<String> {
+        self.servers[0].url_in(mode)
     }
 
-    pub(crate) fn port(&self) -> u16 {
-        self.servers[0].port
+    /// The port of that URL.
+    pub(crate) fn port_in(&self, mode: Mode) -> Res<u16> {
+        self.servers[0]
+            .port_in(mode)
+            .ok_or_else(|| format!("{} has no {} port", self.servers[0].name, mode.name()))
     }
 
     pub(crate) fn pids(&self) -> Vec<u32> {
         self.servers.iter().map(Server::pid).collect()
     }
 
-    /// One connection to every server.
+    /// One plain connection to every server.
     pub(crate) fn nodes(&self) -> Res<Nodes> {
+        self.nodes_in(Mode::Plain)
+    }
+
+    /// One connection in `mode` to every server.
+    pub(crate) fn nodes_in(&self, mode: Mode) -> Res<Nodes> {
         Ok(Nodes {
-            conns: self.servers.iter().map(Server::conn).collect::<Res<_>>()?,
+            conns: self
+                .servers
+                .iter()
+                .map(|s| s.conn_in(mode))
+                .collect::<Res<_>>()?,
             owners: self.owners.clone(),
         })
     }
 
-    /// "redis://127.0.0.1:P (pid N)", or the cluster's masters.
+    /// "redis://127.0.0.1:P (pid N)", or the cluster's masters; the TLS
+    /// port too where there is one.
     pub(crate) fn describe(&self) -> String {
         let each: Vec<String> = self
             .servers
             .iter()
-            .map(|s| format!("{} (pid {})", s.url(), s.pid()))
+            .map(|s| match s.url_in(Mode::Tls) {
+                Ok(tls) => format!("{} and {tls} (pid {})", s.url(), s.pid()),
+                Err(_) => format!("{} (pid {})", s.url(), s.pid()),
+            })
             .collect();
         match self.owners {
             None => each.join(", "),
@@ -169,30 +193,55 @@ impl Side {
 pub(crate) struct Lab {
     pub(crate) source: Side,
     pub(crate) target: Side,
+    /// What every server serves on its TLS port, in a lab with TLS.
+    pub(crate) certs: Option<Arc<Certs>>,
     _dir: TempDir,
 }
 
 impl Lab {
-    pub(crate) fn start(bin: &Path, cli: &Path, topology: Topology) -> Res<Lab> {
+    /// With `tls`, every server also listens for TLS (see [`redis::tls`]).
+    pub(crate) fn start(bin: &Path, cli: &Path, topology: Topology, tls: bool) -> Res<Lab> {
         if topology == Topology::Standalone {
-            // Exactly the servers the harness always had.
+            // Exactly the servers the harness always had (plus TLS if asked).
             let redis::Lab {
                 source,
                 target,
+                certs,
                 dir,
-            } = redis::Lab::start(bin)?;
+            } = redis::Lab::start_with(bin, tls)?;
             return Ok(Lab {
                 source: Side::standalone(source),
                 target: Side::standalone(target),
+                certs,
                 _dir: dir,
             });
         }
         let dir = TempDir::new()?;
-        let source = Side::start(bin, cli, "source", dir.path(), topology.source_is_cluster())?;
-        let target = Side::start(bin, cli, "target", dir.path(), topology.target_is_cluster())?;
+        let certs = match tls {
+            true => Some(Arc::new(Certs::generate(dir.path())?)),
+            false => None,
+        };
+        let certs_ref = certs.as_ref();
+        let source = Side::start(
+            bin,
+            cli,
+            "source",
+            dir.path(),
+            topology.source_is_cluster(),
+            certs_ref,
+        )?;
+        let target = Side::start(
+            bin,
+            cli,
+            "target",
+            dir.path(),
+            topology.target_is_cluster(),
+            certs_ref,
+        )?;
         Ok(Lab {
             source,
             target,
+            certs,
             _dir: dir,
         })
     }
