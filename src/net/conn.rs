@@ -664,6 +664,24 @@ impl Conn {
             // array) is larger than a chunk: O(n) copies in total, not O(n²).
             self.read_buf.reserve(READ_CHUNK.max(len));
         }
+        // TLS: rustls holds the plaintext already; copy it, with no zeroing.
+        if let Some(Stream::Tls(tls)) = &mut self.stream {
+            let room = (self.read_buf.capacity() - len).max(MIN_READ);
+            let got = match tls.read_into(&mut self.read_buf, room) {
+                Ok(0) => return Err(self.io(std::io::ErrorKind::UnexpectedEof.into())),
+                Ok(n) => n,
+                Err(e) if would_block(&e) => {
+                    self.readable = false;
+                    0
+                }
+                Err(e) if interrupted(&e) => 0,
+                Err(e) => return Err(self.io(e)),
+            };
+            if got > 0 {
+                self.progress_at = Instant::now();
+            }
+            return Ok(got > 0 || self.readable);
+        }
         // Zero only what this read may fill: safe code cannot read into
         // uninitialised memory, and zeroing this much costs far less than the
         // read. Never more than the capacity, so the buffer is not regrown.

@@ -286,6 +286,40 @@ impl TlsStream {
         Ok(n)
     }
 
+    /// Appends what the session has decrypted to `buf`, at most `room`
+    /// bytes, reading from the socket first when it has nothing: `Ok(0)` at
+    /// the end of the stream, `WouldBlock` when nothing arrived. Unlike
+    /// [`Read::read`] it needs no zeroed buffer, and takes every record
+    /// rustls holds in one call rather than one record per call.
+    pub fn read_into(&mut self, buf: &mut bytes::BytesMut, room: usize) -> io::Result<usize> {
+        use std::io::BufRead;
+        loop {
+            let mut got = 0;
+            while got < room {
+                let mut reader = self.session.reader();
+                match reader.fill_buf() {
+                    // A clean close_notify: nothing more will come.
+                    Ok([]) => return Ok(got),
+                    Ok(chunk) => {
+                        let n = chunk.len().min(room - got);
+                        buf.extend_from_slice(&chunk[..n]);
+                        reader.consume(n);
+                        got += n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(got),
+                    Err(e) => return Err(e),
+                }
+            }
+            if got > 0 {
+                return Ok(got);
+            }
+            if self.pull()? == 0 {
+                return Ok(0);
+            }
+        }
+    }
+
     /// Tells the server no more commands come: a TLS close_notify, then the
     /// TCP write half.
     pub fn shutdown_write(&mut self) {
