@@ -13,7 +13,7 @@ use mio::{Events, Poll, Token, Waker};
 
 use crate::cluster::slots::SlotSet;
 use crate::cluster::topology::Topology;
-use crate::config::{Config, Endpoint, ReadFrom, ServerEndpoint};
+use crate::config::{Config, Endpoint, ReadFrom, ServerEndpoint, Verify};
 use crate::dump::{DumpHeader, DumpReader, Input};
 use crate::engine::checkpoint::{CheckpointFile, Selection};
 use crate::engine::clock::now_ms;
@@ -33,6 +33,7 @@ use crate::error::{Error, Role};
 use crate::net::conn::{Conn, Startup};
 use crate::net::{ServerInfo, Version};
 use crate::progress::{group, Reporter, Stats, Summary};
+use crate::verify::{Report, Verifier};
 
 /// Batches the channel holds at most.
 const CHANNEL_BATCHES: usize = 32;
@@ -65,18 +66,28 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
     let stats = Arc::new(Stats::default());
     let mut start = Instant::now();
     let mut started = false;
+    let mut verified = None;
     let result = install_signals(&signal).and_then(|()| {
         // A checkpoint for another selection is refused before connecting.
         let checkpoint = open_checkpoint(config)?;
         let (source, target) = open(config, &signal)?;
         start = Instant::now();
         started = true;
-        let ends = Ends {
-            source,
-            target,
-            checkpoint,
+        let opened = if config.verify == Verify::Only {
+            Some((source, target))
+        } else {
+            let ends = Ends {
+                source,
+                target,
+                checkpoint,
+            };
+            migrate(config, ends, &stats, &signal, reporter, None)?;
+            None
         };
-        migrate(config, ends, &stats, &signal, reporter)
+        if config.verify == Verify::Off {
+            return Ok(());
+        }
+        verify(config, opened, &stats, &signal, reporter, &mut verified)
     });
     reporter.notices(stats.take_notices());
     let signal = match signal.load(Ordering::SeqCst) {
@@ -85,6 +96,7 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
     };
     let mut summary = stats.snapshot(start.elapsed());
     summary.interrupted = signal.map(signal_name);
+    summary.verify = verified;
     let error = result.err();
     summary.error = error.as_ref().map(ToString::to_string);
     Outcome {
@@ -98,9 +110,9 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
 
 /// A server end whose handshake is done, still registered with the
 /// start-up poll.
-struct Opened {
-    conn: Conn,
-    info: ServerInfo,
+pub(crate) struct Opened {
+    pub(crate) conn: Conn,
+    pub(crate) info: ServerInfo,
 }
 
 /// A source endpoint, opened: one node for a standalone server, the nodes
@@ -187,7 +199,7 @@ fn open(config: &Config, signal: &AtomicUsize) -> Result<(SourceEnd, TargetEnd),
 }
 
 /// Connects to every endpoint and runs every handshake at once.
-fn open_all(
+pub(crate) fn open_all(
     wanted: &[(Role, ServerEndpoint)],
     timeout: Duration,
     signal: &AtomicUsize,
@@ -212,7 +224,11 @@ fn open_all(
 /// The nodes a source is read from: the seed itself for a standalone
 /// server; for a cluster, the master (or, with `--read-from replica`, a
 /// replica) of every shard that serves a selected slot.
-fn source_nodes(config: &Config, seed: Opened, signal: &AtomicUsize) -> Result<Vec<Opened>, Error> {
+pub(crate) fn source_nodes(
+    config: &Config,
+    seed: Opened,
+    signal: &AtomicUsize,
+) -> Result<Vec<Opened>, Error> {
     let Some(topology) = seed.info.topology.clone() else {
         if config.read_from == ReadFrom::Replica {
             return Err(Error::Usage(format!(
@@ -371,12 +387,69 @@ fn open_checkpoint(config: &Config) -> Result<Option<CheckpointFile>, Error> {
     }
 }
 
+/// Compares both ends (`opened`, or opened anew after a copy): a pass of
+/// the engine whose target loop only reads. `--verify-only` counts its
+/// source side in `stats`; after a copy, the copy's counts stay its own.
+fn verify(
+    config: &Config,
+    opened: Option<(SourceEnd, TargetEnd)>,
+    stats: &Arc<Stats>,
+    signal: &Arc<AtomicUsize>,
+    reporter: &mut Reporter,
+    report: &mut Option<Report>,
+) -> Result<(), Error> {
+    let (source, target) = match opened {
+        Some(ends) => ends,
+        None => open(config, signal)?,
+    };
+    let pass = match config.verify {
+        Verify::Only => Arc::clone(stats),
+        _ => Arc::new(Stats::default()),
+    };
+    let started = Instant::now();
+    let verifier = Verifier::new(config, signal);
+    let ends = Ends {
+        source,
+        target,
+        checkpoint: None,
+    };
+    let result = migrate(config, ends, &pass, signal, reporter, Some(&verifier));
+    reporter.notices(pass.take_notices());
+    let mut found = verifier.tally.report(started.elapsed().as_secs_f64());
+    // Gone from the source between SCAN and DUMP: not differences either.
+    found.gone += pass.vanished.load(Ordering::Relaxed);
+    *report = Some(found);
+    result
+}
+
+/// The opened target of a verify, handed to its loop.
+fn check_target(target: TargetEnd) -> Result<crate::verify::Target, Error> {
+    use crate::verify::Target;
+    match target {
+        TargetEnd::Server(opened) => Ok(Target::Server(Box::new((opened.conn, opened.info)))),
+        TargetEnd::Cluster {
+            seed,
+            masters,
+            topology,
+            ..
+        } => Ok(Target::Cluster {
+            seed,
+            masters: masters.into_iter().map(|o| (o.conn, o.info)).collect(),
+            topology,
+        }),
+        TargetEnd::File(path) => Err(Error::Usage(format!(
+            "a verify compares with a server; -to {path} is a dump file"
+        ))),
+    }
+}
+
 fn migrate(
     config: &Config,
     ends: Ends,
     stats: &Arc<Stats>,
     signal: &Arc<AtomicUsize>,
     reporter: &mut Reporter,
+    verifier: Option<&Verifier>,
 ) -> Result<(), Error> {
     let source_poll = Poll::new().map_err(Error::Setup)?;
     let target_poll = Poll::new().map_err(Error::Setup)?;
@@ -412,6 +485,13 @@ fn migrate(
         replace: config.replace,
     };
     let target_loop: LoopBody = match target {
+        // A verify: the same source side, a target side that only reads.
+        target if verifier.is_some() => {
+            let verifier = verifier.ok_or_else(missing)?;
+            let target = check_target(target)?;
+            let check = verifier.target_loop(target, target_poll, rx, stats, &control, &ledger)?;
+            Box::new(move || check.run())
+        }
         TargetEnd::Server(opened) => {
             let mut target = TargetLoop::new(
                 target_poll,

@@ -54,6 +54,10 @@ OPTIONS:
                              replica of each shard, sparing the masters
     --json                   print the final summary as one JSON object on stdout
     --format native|legacy   dump-file format to write (default native)
+    --verify                 after the copy, compare every copied key on both ends
+    --verify-only            compare source and target without copying (writes nothing)
+    --dry-run                check both ends, permissions, versions, memory and the
+                             expected duration; write nothing
     --tls-ca FILE, --tls-cert FILE, --tls-key FILE, --tls-insecure
                              TLS settings for rediss:// endpoints (not available yet)
     -h, --help               print this help
@@ -99,6 +103,9 @@ const FLAG_OPTIONS: &[&str] = &[
     "no-replace",
     "json",
     "tls-insecure",
+    "verify",
+    "verify-only",
+    "dry-run",
     "help",
     "version",
 ];
@@ -131,6 +138,12 @@ pub struct Args {
     pub tls_cert: Option<OsString>,
     pub tls_key: Option<OsString>,
     pub tls_insecure: bool,
+    /// `--verify`: compare both ends after the copy.
+    pub verify: bool,
+    /// `--verify-only`: compare both ends instead of copying.
+    pub verify_only: bool,
+    /// `--dry-run`: check everything, write nothing.
+    pub dry_run: bool,
     pub help: bool,
     pub version: bool,
 }
@@ -252,6 +265,9 @@ fn parse(args: Vec<OsString>) -> Result<Args, lexopt::Error> {
             Long("tls-cert") => args_out.tls_cert = Some(parser.value()?),
             Long("tls-key") => args_out.tls_key = Some(parser.value()?),
             Long("tls-insecure") => args_out.tls_insecure = true,
+            Long("verify") => args_out.verify = true,
+            Long("verify-only") => args_out.verify_only = true,
+            Long("dry-run") => args_out.dry_run = true,
             Short('h') | Long("help") => args_out.help = true,
             Short('V') | Long("version") => args_out.version = true,
             _ => return Err(arg.unexpected()),
@@ -449,6 +465,21 @@ mod tests {
     fn later_values_override_earlier_ones() {
         let a = parse_ok(&["--scan-count", "10", "-scan-count=20"]);
         assert_eq!(a.scan_count, Some(20));
+    }
+
+    #[test]
+    fn verify_and_dry_run_in_every_spelling() {
+        for flag in ["-verify", "--verify"] {
+            assert!(parse_ok(&[flag]).verify, "{flag}");
+        }
+        for flag in ["-verify-only", "--verify-only"] {
+            let a = parse_ok(&[flag]);
+            assert!(a.verify_only && !a.verify, "{flag}");
+        }
+        for flag in ["-dry-run", "--dry-run"] {
+            assert!(parse_ok(&[flag]).dry_run, "{flag}");
+        }
+        assert!(parse_err(&["--verify=yes"]).contains("verify"));
     }
 
     #[test]

@@ -80,6 +80,19 @@ impl std::str::FromStr for ReadFrom {
     }
 }
 
+/// Whether and when source and target are compared (`--verify`,
+/// `--verify-only`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verify {
+    /// No comparison (the default).
+    #[default]
+    Off,
+    /// Copy, then compare.
+    After,
+    /// Compare only; nothing is written.
+    Only,
+}
+
 /// Where a server listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerAddr {
@@ -158,6 +171,10 @@ pub struct Config {
     /// Which nodes of a cluster source are scanned.
     pub read_from: ReadFrom,
     pub format: Format,
+    /// `--verify` / `--verify-only`.
+    pub verify: Verify,
+    /// `--dry-run`: check, write nothing.
+    pub dry_run: bool,
 }
 
 impl Config {
@@ -263,6 +280,40 @@ impl Config {
                 "--match and --type filter a server's SCAN; -from is a dump file".into(),
             ));
         }
+        let verify = match (args.verify, args.verify_only) {
+            (true, true) => {
+                return Err(Error::Usage(
+                    "--verify copies and then compares, --verify-only compares without \
+                     copying: give one of them"
+                        .into(),
+                ))
+            }
+            (true, false) => Verify::After,
+            (false, true) => Verify::Only,
+            (false, false) => Verify::Off,
+        };
+        if verify != Verify::Off && !matches!(target, Endpoint::Server(_)) {
+            return Err(Error::Usage(
+                "--verify and --verify-only compare with a server; -to is a dump file".into(),
+            ));
+        }
+        if verify == Verify::After && source == Endpoint::Stdio {
+            return Err(Error::Usage(
+                "--verify reads the source again after the copy, and -from - can be read only \
+                 once: copy from a file, or compare with --verify-only"
+                    .into(),
+            ));
+        }
+        if args.dry_run && verify != Verify::Off {
+            return Err(Error::Usage(
+                "--dry-run writes and compares nothing: drop --verify / --verify-only".into(),
+            ));
+        }
+        if verify == Verify::Only && args.checkpoint.is_some() {
+            return Err(Error::Usage(
+                "--checkpoint resumes a copy; --verify-only copies nothing".into(),
+            ));
+        }
         Ok(Config {
             source,
             target,
@@ -280,6 +331,8 @@ impl Config {
             read_from: args.read_from.unwrap_or_default(),
             checkpoint: args.checkpoint,
             format: args.format.unwrap_or_default(),
+            verify,
+            dry_run: args.dry_run,
         })
     }
 }
@@ -890,6 +943,22 @@ mod tests {
         let mut a = args("redis://a", "-");
         a.json = true;
         assert!(usage(a).contains("--json"));
+        let mut a = args("redis://a", "redis://b");
+        (a.verify, a.verify_only) = (true, true);
+        assert!(usage(a).contains("give one of them"));
+        let mut a = args("redis://a", "b.rump");
+        a.verify_only = true;
+        assert!(usage(a).contains("dump file"));
+        let mut a = args("redis://a", "redis://b");
+        (a.verify, a.dry_run) = (true, true);
+        assert!(usage(a).contains("--dry-run"));
+        let mut a = args("redis://a", "redis://b");
+        a.verify_only = true;
+        a.checkpoint = Some("cp".into());
+        assert!(usage(a).contains("--checkpoint"));
+        let mut a = args("a.rump", "redis://b");
+        a.verify_only = true;
+        assert_eq!(Config::from_args(a, none).unwrap().verify, Verify::Only);
         let mut a = args("redis://a", "out.rump");
         a.no_replace = true;
         assert!(usage(a).contains("--no-replace"));

@@ -20,3 +20,4 @@ pub mod error;
 pub mod net;
 pub mod progress;
 pub mod secrets;
+pub mod verify;

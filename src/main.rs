@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use rump::cli::{Args, HELP};
-use rump::config::Config;
+use rump::config::{Config, Verify};
 use rump::error::Error;
 use rump::progress::{group, Reporter};
 use rump::secrets::{self, redact};
@@ -68,8 +68,19 @@ fn run() -> Result<u8, Error> {
             group(summary.failed)
         );
     }
+    if let Some(report) = &summary.verify {
+        // The differences are the result: shown even with -silent.
+        for line in report.shown_lines() {
+            say(&mut err, &line);
+        }
+    }
     if !config.silent && (outcome.started || outcome.signal.is_some()) {
-        let _ = writeln!(err, "{}", summary.line());
+        if config.verify != Verify::Only {
+            let _ = writeln!(err, "{}", summary.line());
+        }
+        if let Some(report) = &summary.verify {
+            let _ = writeln!(err, "{}", report.line());
+        }
     }
     drop(err);
     if config.json {
@@ -79,6 +90,8 @@ fn run() -> Result<u8, Error> {
         (Some(sig), _) => 128 + *sig as u8,
         (None, Some(e)) => e.exit_code(),
         (None, None) if summary.failed > 0 => 1,
+        // Differences found by a verify.
+        (None, None) if summary.verify.as_ref().is_some_and(|r| r.differing() > 0) => 1,
         (None, None) => 0,
     })
 }

@@ -27,6 +27,8 @@ pub struct Stats {
     pub failed: AtomicU64,
     /// Payload bytes written to the target.
     pub bytes: AtomicU64,
+    /// Keys compared by a verify pass (its progress).
+    pub compared: AtomicU64,
     /// The progress total (source DBSIZE), 0 when unknown.
     pub total: AtomicU64,
     failures: Mutex<Vec<String>>,
@@ -76,6 +78,7 @@ impl Stats {
             &self.vanished,
             &self.failed,
             &self.bytes,
+            &self.compared,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -99,10 +102,12 @@ impl Stats {
             vanished: get(&self.vanished),
             failed: get(&self.failed),
             bytes: get(&self.bytes),
+            compared: get(&self.compared),
             total: get(&self.total),
             seconds: elapsed.as_secs_f64(),
             interrupted: None,
             error: None,
+            verify: None,
         }
     }
 }
@@ -116,18 +121,22 @@ pub struct Summary {
     pub vanished: u64,
     pub failed: u64,
     pub bytes: u64,
+    /// Keys compared by a verify pass.
+    pub compared: u64,
     pub total: u64,
     pub seconds: f64,
     /// The signal that stopped the run, if one did.
     pub interrupted: Option<&'static str>,
     /// The error that ended the run, if one did.
     pub error: Option<String>,
+    /// What `--verify` / `--verify-only` found, when it ran.
+    pub verify: Option<crate::verify::Report>,
 }
 
 impl Summary {
-    /// Keys finished (copied, skipped, vanished or failed).
+    /// Keys finished (copied, skipped, vanished or failed; or compared).
     pub fn done(&self) -> u64 {
-        self.copied + self.skipped + self.vanished + self.failed
+        self.copied + self.skipped + self.vanished + self.failed + self.compared
     }
 
     pub fn keys_per_sec(&self) -> f64 {
@@ -163,8 +172,12 @@ impl Summary {
             Some(e) => json_string(e),
             None => "null".into(),
         };
+        let verify = match &self.verify {
+            Some(report) => format!(",{}", report.json_fields()),
+            None => String::new(),
+        };
         format!(
-            "{{\"scanned\":{},\"copied\":{},\"skipped\":{},\"vanished\":{},\"failed\":{},\"bytes\":{},\"seconds\":{:.3},\"keys_per_sec\":{:.1},\"interrupted\":{},\"error\":{}}}",
+            "{{\"scanned\":{},\"copied\":{},\"skipped\":{},\"vanished\":{},\"failed\":{},\"bytes\":{},\"seconds\":{:.3},\"keys_per_sec\":{:.1},\"interrupted\":{},\"error\":{}{}}}",
             self.scanned,
             self.copied,
             self.skipped,
@@ -174,7 +187,8 @@ impl Summary {
             self.seconds,
             self.keys_per_sec(),
             self.interrupted.is_some(),
-            error
+            error,
+            verify
         )
     }
 }
