@@ -27,3 +27,5 @@ mod migrate;
 mod regression;
 /// Expiry: exact absolute TTLs, persistence, --no-ttl, keys expiring mid-run.
 mod ttl;
+/// --verify / --verify-only: differences counted and named, nothing written.
+mod verify;
