@@ -14,6 +14,7 @@ pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod dryrun;
 pub mod dump;
 pub mod engine;
 pub mod error;

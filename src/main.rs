@@ -39,6 +39,9 @@ fn run() -> Result<u8, Error> {
         return Ok(0);
     }
     let config = Config::from_args(args, |var| std::env::var(var).ok())?;
+    if config.dry_run {
+        return Ok(dry_run(&config));
+    }
     let mut reporter = Reporter::new(config.silent);
     let mut outcome = rump::app::run(&config, &mut reporter);
     // A server may echo a password inside its error (a renamed AUTH does).
@@ -94,6 +97,22 @@ fn run() -> Result<u8, Error> {
         (None, None) if summary.verify.as_ref().is_some_and(|r| r.differing() > 0) => 1,
         (None, None) => 0,
     })
+}
+
+/// Runs `--dry-run` and prints its findings on stdout (as JSON with
+/// `--json`); the exit status is 1 when a check failed.
+fn dry_run(config: &Config) -> u8 {
+    let checks = rump::dryrun::run(config);
+    let mut out = std::io::stdout().lock();
+    if config.json {
+        let _ = writeln!(out, "{}", redact(&checks.json()));
+    } else {
+        for line in checks.lines() {
+            let _ = writeln!(out, "{}", redact(&line));
+        }
+        let _ = writeln!(out, "{}", checks.verdict());
+    }
+    checks.exit_code()
 }
 
 /// Prints one `rump: …` line on stderr, secrets masked; a closed stderr is

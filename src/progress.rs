@@ -311,7 +311,8 @@ pub fn group(n: u64) -> String {
     out
 }
 
-fn human_bytes(n: u64) -> String {
+/// `1536` as `1.5 KiB`.
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
     let mut unit = 0;

@@ -13,6 +13,8 @@ mod cli;
 /// against live nodes, and rump with a cluster at either end (every
 /// combination, resharding, failover, replicas, partitions, db 0 only).
 mod cluster;
+/// --dry-run: every check passing on a good pair, each failing on its own.
+mod dryrun;
 /// Dump files: round trips, pipes, atomic writes, damage detection, legacy format.
 mod dump;
 /// Failures: refused, unreachable, auth, db, OOM, replicas, disconnects, signals.
