@@ -57,6 +57,8 @@ options:
                        (e.g. '--pipeline 512 --scan-count 1000')
   --rump PATH          the rump binary (default: the one cargo just built)
   --no-rump            run only the peers (and ceilings)
+  --verify             also run `rump --verify-only` right after each rump copy, on the
+                       target it just filled (its keys/s against the copy's, same rep)
   --no-ceilings        skip the ceiling measurements (saves memory on huge --keys runs)
   --sample N           keys compared value by value after each run (default 1000)
   --topology LIST      comma-separated, each run in turn with its own servers:
@@ -80,6 +82,8 @@ struct Config {
     peers: Vec<Peer>,
     rump: Option<PathBuf>,
     rump_args: Vec<String>,
+    /// Also time `rump --verify-only` after each copy.
+    verify: bool,
     ceilings: bool,
     sample: usize,
     redis_server: PathBuf,
@@ -116,6 +120,7 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
         peers: Vec::new(),
         rump: Some(PathBuf::from(env!("CARGO_BIN_EXE_rump"))),
         rump_args: Vec::new(),
+        verify: false,
         ceilings: true,
         sample: 1000,
         redis_server: PathBuf::from("redis-server"),
@@ -166,6 +171,7 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
             }
             "--rump" => config.rump = Some(PathBuf::from(value()?)),
             "--no-rump" => config.rump = None,
+            "--verify" => config.verify = true,
             "--no-ceilings" => config.ceilings = false,
             "--redis-server" => config.redis_server = PathBuf::from(value()?),
             "--redis-cli" => config.redis_cli = PathBuf::from(value()?),
@@ -267,16 +273,23 @@ fn make_meta(config: &Config, src: &mut redis::Conn, date: String, tck: f64) -> 
     Ok(meta)
 }
 
-/// A tool to run: rump itself or a `--peer` template.
+/// A tool to run: rump itself, rump comparing what it copied, or a
+/// `--peer` template.
 enum Tool<'a> {
     Rump(&'a Path),
+    /// `rump --verify-only`, on the target the copy before it filled.
+    Verify(&'a Path),
     Peer(&'a Peer),
 }
+
+/// The tool name of `rump --verify-only` in the tables.
+const VERIFY_TOOL: &str = "rump --verify-only";
 
 impl Tool<'_> {
     fn name(&self) -> &str {
         match self {
             Tool::Rump(_) => "rump",
+            Tool::Verify(_) => VERIFY_TOOL,
             Tool::Peer(p) => &p.name,
         }
     }
@@ -288,6 +301,13 @@ impl Tool<'_> {
                 let mut cmd = Command::new(bin);
                 cmd.args(["-from", &lab.source.url(), "-to", &lab.target.url()])
                     .args(["-silent", "--json"])
+                    .args(rump_args);
+                cmd
+            }
+            Tool::Verify(bin) => {
+                let mut cmd = Command::new(bin);
+                cmd.args(["-from", &lab.source.url(), "-to", &lab.target.url()])
+                    .args(["--verify-only", "-silent", "--json"])
                     .args(rump_args);
                 cmd
             }
@@ -375,6 +395,9 @@ fn run_dataset(
     };
 
     let mut tools: Vec<Tool<'_>> = config.rump.as_deref().map(Tool::Rump).into_iter().collect();
+    if config.verify {
+        tools.extend(config.rump.as_deref().map(Tool::Verify));
+    }
     tools.extend(config.peers.iter().map(Tool::Peer));
     let loadavg = std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -389,10 +412,14 @@ fn run_dataset(
     let mut runs = Vec::new();
     for rep in 0..config.reps {
         for tool in &tools {
-            tgt.flushall()?;
+            if !matches!(tool, Tool::Verify(_)) {
+                tgt.flushall()?;
+            }
             let cmd = tool.command(lab, &config.rump_args);
             let m = procfs::run_measured(cmd, &servers, tck)?;
-            let check = if m.status.success() {
+            let check = if matches!(tool, Tool::Verify(_)) {
+                verify::verify_only_result(&m.stdout, keys)
+            } else if m.status.success() {
                 verify::verify(src, tgt, config.sample)
             } else {
                 let last = m.stderr.lines().last().unwrap_or("").trim().to_owned();
