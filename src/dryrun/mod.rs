@@ -76,6 +76,26 @@ fn same_database(source: &End, target: &End, checks: &mut Checks) {
     let (End::Server(s), End::Server(t)) = (source, target) else {
         return;
     };
+    let ids = |info: &crate::net::ServerInfo| -> Vec<String> {
+        info.topology.as_ref().map_or_else(Vec::new, |t| {
+            t.shards()
+                .iter()
+                .map(|s| s.master.id.clone())
+                .filter(|id| !id.is_empty())
+                .collect()
+        })
+    };
+    let theirs = ids(&t.info);
+    if ids(&s.info).iter().any(|id| theirs.contains(id)) {
+        checks.fail(
+            "ends",
+            format!(
+                "-from {} and -to {} are nodes of the same cluster",
+                s.endpoint, t.endpoint
+            ),
+        );
+        return;
+    }
     let same = !s.info.run_id.is_empty()
         && s.info.run_id == t.info.run_id
         && s.endpoint.db == t.endpoint.db;

@@ -257,3 +257,16 @@ fn dump_files_are_read_whole_and_targets_checked_for_writing() {
     run.expect_code(1);
     assert_status(&run, "target", "fail");
 }
+
+#[test]
+fn the_same_database_at_both_ends_fails() {
+    let server = loaded();
+    let other_name = format!("redis://localhost:{}", server.port);
+    let run = dry_run(&server.url(), &other_name);
+    run.expect_code(1);
+    let l = line(&run, "ends");
+    assert!(
+        l.starts_with("fail") && l.contains("the same database"),
+        "{l}"
+    );
+}
