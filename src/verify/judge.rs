@@ -308,3 +308,119 @@ fn read_back(
         expire_at_ms,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Args;
+    use crate::config::Config;
+
+    /// A stand-in for payload decoding: what the lead's `rdb`
+    /// implementation will look like from here (no reads, one verdict per
+    /// suspect).
+    struct Scripted(Vec<Contents>);
+
+    impl Canonical for Scripted {
+        fn compare(&mut self, suspects: &[Suspect], _: &mut Ends) -> Result<Vec<Contents>, Error> {
+            Ok(self.0.drain(..suspects.len()).collect())
+        }
+    }
+
+    fn judge(verdicts: Vec<Contents>) -> (Judge, Arc<Tally>) {
+        let args = Args {
+            from: Some("redis://127.0.0.1:1".into()),
+            to: Some("redis://127.0.0.1:2".into()),
+            ..Args::default()
+        };
+        let config = Arc::new(Config::from_args(args, |_| None).unwrap());
+        let signal = Arc::new(AtomicUsize::new(0));
+        let tally = Arc::new(Tally::default());
+        let ends = Ends::new(config, Arc::clone(&signal));
+        let judge = Judge::new(
+            Arc::clone(&tally),
+            Box::new(Scripted(verdicts)),
+            ends,
+            false,
+            true,
+            signal,
+        );
+        (judge, tally)
+    }
+
+    fn item(key: &'static str, payload: &'static [u8], expire_at_ms: u64) -> Item {
+        Item {
+            key: Bytes::from_static(key.as_bytes()),
+            payload: Bytes::from_static(payload),
+            expire_at_ms,
+            page: Default::default(),
+        }
+    }
+
+    fn seen(payload: &'static [u8], expire_at_ms: i64) -> Seen {
+        Seen {
+            payload: Some(Bytes::from_static(payload)),
+            expire_at_ms: Some(expire_at_ms),
+        }
+    }
+
+    const NOW: u64 = 1_700_000_000_000;
+    // Two sets whose payloads differ (type 2 and type 20, other bytes).
+    const SET_A: &[u8] = b"\x02\x02\x01a\x01b\x0a\x00........";
+    const SET_B: &[u8] = b"\x14\x02\x01b\x01a\x0b\x00........";
+
+    #[test]
+    fn contents_verdicts_are_counted_with_their_expiry() {
+        let (mut judge, tally) = judge(vec![
+            Contents::Same,
+            Contents::Same,
+            Contents::Differ("set members differ".into()),
+            Contents::SourceGone,
+            Contents::TargetGone,
+        ]);
+        let later = i64::try_from(NOW + 60_000).unwrap();
+        judge
+            .take(item("same", SET_A, 0), seen(SET_B, -1), NOW)
+            .unwrap();
+        judge
+            .take(item("ttl", SET_A, 0), seen(SET_B, later), NOW)
+            .unwrap();
+        judge
+            .take(item("diff", SET_A, 0), seen(SET_B, -1), NOW)
+            .unwrap();
+        judge
+            .take(item("gone", SET_A, 0), seen(SET_B, -1), NOW)
+            .unwrap();
+        judge
+            .take(item("lost", SET_A, 0), seen(SET_B, -1), NOW)
+            .unwrap();
+        // Equal bodies need no contents at all.
+        judge
+            .take(item("bytes", SET_A, 0), seen(SET_A, -1), NOW)
+            .unwrap();
+        assert_eq!(
+            tally.report(1.0).verified,
+            1,
+            "only the byte-equal one so far"
+        );
+        judge.finish().unwrap();
+        let r = tally.report(1.0);
+        assert_eq!(
+            (r.verified, r.ttl_mismatch, r.different, r.gone, r.missing),
+            (2, 1, 1, 1, 1)
+        );
+        assert_eq!(r.rechecked, 0, "no re-check without a server source");
+        let why: Vec<&str> = r.shown.iter().map(|s| s.why.as_str()).collect();
+        assert!(why.contains(&"set members differ"), "{why:?}");
+    }
+
+    #[test]
+    fn a_full_batch_is_compared_at_once() {
+        let (mut judge, tally) = judge(vec![Contents::Same; BATCH_KEYS]);
+        for _ in 0..BATCH_KEYS {
+            judge
+                .take(item("k", SET_A, 0), seen(SET_B, -1), NOW)
+                .unwrap();
+        }
+        assert_eq!(tally.report(1.0).verified, BATCH_KEYS as u64);
+    }
+}
