@@ -5,7 +5,7 @@
 //! swapped out: the source side is the copy's own (the SCAN role with
 //! `--match`, `--type` and `--slots`, every master of a cluster, redirects,
 //! reconnects, `--rate`; or a dump file's records), and the target side is
-//! the [`CheckLoop`](check_loop::CheckLoop), which reads each key on the
+//! the [`CheckLoop`], which reads each key on the
 //! target (`DUMP` and its expiry, pipelined) and hands both to the
 //! [`Judge`](judge::Judge). Nothing is written on either end.
 //!
