@@ -62,6 +62,8 @@ options:
                        (e.g. '--pipeline 512 --scan-count 1000')
   --rump PATH          the rump binary (default: the one cargo just built)
   --no-rump            run only the peers (and ceilings)
+  --verify             also run `rump --verify-only` right after each rump copy, on the
+                       target it just filled (its keys/s against the copy's, same rep)
   --no-ceilings        skip the ceiling measurements (saves memory on huge --keys runs)
   --sample N           keys compared value by value after each run (default 1000)
   --topology LIST      comma-separated, each run in turn with its own servers:
@@ -89,6 +91,8 @@ struct Config {
     peers: Vec<Peer>,
     rump: Option<PathBuf>,
     rump_args: Vec<String>,
+    /// Also time `rump --verify-only` after each copy.
+    verify: bool,
     ceilings: bool,
     sample: usize,
     redis_server: PathBuf,
@@ -126,6 +130,7 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
         peers: Vec::new(),
         rump: Some(PathBuf::from(env!("CARGO_BIN_EXE_rump"))),
         rump_args: Vec::new(),
+        verify: false,
         ceilings: true,
         sample: 1000,
         redis_server: PathBuf::from("redis-server"),
@@ -177,6 +182,7 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
             }
             "--rump" => config.rump = Some(PathBuf::from(value()?)),
             "--no-rump" => config.rump = None,
+            "--verify" => config.verify = true,
             "--no-ceilings" => config.ceilings = false,
             "--redis-server" => config.redis_server = PathBuf::from(value()?),
             "--redis-cli" => config.redis_cli = PathBuf::from(value()?),
@@ -329,16 +335,23 @@ fn make_meta(
     Ok(meta)
 }
 
-/// A tool to run: rump itself or a `--peer` template.
+/// A tool to run: rump itself, rump comparing what it copied, or a
+/// `--peer` template.
 enum Tool<'a> {
     Rump(&'a Path),
+    /// `rump --verify-only`, on the target the copy before it filled.
+    Verify(&'a Path),
     Peer(&'a Peer),
 }
+
+/// The tool name of `rump --verify-only` in the tables.
+const VERIFY_TOOL: &str = "rump --verify-only";
 
 impl Tool<'_> {
     fn name(&self) -> &str {
         match self {
             Tool::Rump(_) => "rump",
+            Tool::Verify(_) => VERIFY_TOOL,
             Tool::Peer(p) => &p.name,
         }
     }
@@ -359,6 +372,16 @@ impl Tool<'_> {
                     cmd.args(["--tls-ca", &ca]);
                 }
                 cmd.args(["-silent", "--json"]).args(rump_args);
+                cmd
+            }
+            Tool::Verify(bin) => {
+                let mut cmd = Command::new(bin);
+                cmd.args(["-from", &from, "-to", &to]);
+                if mode == Mode::Tls {
+                    cmd.args(["--tls-ca", &ca]);
+                }
+                cmd.args(["--verify-only", "-silent", "--json"])
+                    .args(rump_args);
                 cmd
             }
             Tool::Peer(peer) => {
@@ -467,6 +490,9 @@ fn run_dataset(
     };
 
     let mut tools: Vec<Tool<'_>> = config.rump.as_deref().map(Tool::Rump).into_iter().collect();
+    if config.verify {
+        tools.extend(config.rump.as_deref().map(Tool::Verify));
+    }
     tools.extend(config.peers.iter().map(Tool::Peer));
     let loadavg = std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -483,10 +509,14 @@ fn run_dataset(
         for (end, runs) in ends.iter_mut().zip(&mut runs) {
             let name = tagged(end.mode);
             for tool in &tools {
-                end.tgt.flushall()?;
+                if !matches!(tool, Tool::Verify(_)) {
+                    end.tgt.flushall()?;
+                }
                 let cmd = tool.command(lab, end.mode, &config.rump_args)?;
                 let m = procfs::run_measured(cmd, &servers, tck)?;
-                let check = if m.status.success() {
+                let check = if matches!(tool, Tool::Verify(_)) {
+                    verify::verify_only_result(&m.stdout, keys)
+                } else if m.status.success() {
                     verify::verify(&mut end.src, &mut end.tgt, config.sample)
                 } else {
                     let last = m.stderr.lines().last().unwrap_or("").trim().to_owned();

@@ -13,7 +13,7 @@ use mio::{Events, Poll, Token, Waker};
 
 use crate::cluster::slots::SlotSet;
 use crate::cluster::topology::Topology;
-use crate::config::{Config, Endpoint, ReadFrom, ServerEndpoint};
+use crate::config::{Config, Endpoint, ReadFrom, ServerEndpoint, Verify};
 use crate::dump::{DumpHeader, DumpReader, Input};
 use crate::engine::checkpoint::{CheckpointFile, Selection};
 use crate::engine::clock::now_ms;
@@ -33,6 +33,7 @@ use crate::error::{Error, Role};
 use crate::net::conn::{Conn, Startup};
 use crate::net::{ServerInfo, Version};
 use crate::progress::{group, Reporter, Stats, Summary};
+use crate::verify::{Report, Verifier};
 
 /// Batches the channel holds at most.
 const CHANNEL_BATCHES: usize = 32;
@@ -75,6 +76,7 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
     }
     // Settings `--live-enable-events` changed: put back whatever happens.
     let mut changed = Vec::new();
+    let mut verified = None;
     let result = install_signals(&signal).and_then(|()| {
         // A checkpoint for another selection is refused before connecting.
         let checkpoint = open_checkpoint(config)?;
@@ -85,13 +87,22 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
         };
         start = Instant::now();
         started = true;
-        let ends = Ends {
-            source,
-            target,
-            checkpoint,
-            feeds,
+        let opened = if config.verify == Verify::Only {
+            Some((source, target))
+        } else {
+            let ends = Ends {
+                source,
+                target,
+                checkpoint,
+                feeds,
+            };
+            migrate(config, ends, &stats, &signal, reporter, None)?;
+            None
         };
-        migrate(config, ends, &stats, &signal, reporter)
+        if config.verify == Verify::Off {
+            return Ok(());
+        }
+        verify(config, opened, &stats, &signal, reporter, &mut verified)
     });
     let result = match (result, put_back_events(config, &changed, &stats)) {
         (Ok(()), Err(e)) => Err(e),
@@ -104,6 +115,7 @@ pub fn run(config: &Config, reporter: &mut Reporter) -> Outcome {
     };
     let mut summary = stats.snapshot(start.elapsed());
     summary.interrupted = signal.map(signal_name);
+    summary.verify = verified;
     let error = result.err();
     summary.error = error.as_ref().map(ToString::to_string);
     Outcome {
@@ -186,9 +198,9 @@ fn insecure_tls(config: &Config) -> Option<&crate::net::tls::TlsClient> {
 
 /// A server end whose handshake is done, still registered with the
 /// start-up poll.
-struct Opened {
-    conn: Conn,
-    info: ServerInfo,
+pub(crate) struct Opened {
+    pub(crate) conn: Conn,
+    pub(crate) info: ServerInfo,
 }
 
 /// A source endpoint, opened: one node for a standalone server, the nodes
@@ -275,7 +287,7 @@ fn open(config: &Config, signal: &AtomicUsize) -> Result<(SourceEnd, TargetEnd),
 }
 
 /// Connects to every endpoint and runs every handshake at once.
-fn open_all(
+pub(crate) fn open_all(
     wanted: &[(Role, ServerEndpoint)],
     timeout: Duration,
     signal: &AtomicUsize,
@@ -300,7 +312,11 @@ fn open_all(
 /// The nodes a source is read from: the seed itself for a standalone
 /// server; for a cluster, the master (or, with `--read-from replica`, a
 /// replica) of every shard that serves a selected slot.
-fn source_nodes(config: &Config, seed: Opened, signal: &AtomicUsize) -> Result<Vec<Opened>, Error> {
+pub(crate) fn source_nodes(
+    config: &Config,
+    seed: Opened,
+    signal: &AtomicUsize,
+) -> Result<Vec<Opened>, Error> {
     let Some(topology) = seed.info.topology.clone() else {
         if config.read_from == ReadFrom::Replica {
             return Err(Error::Usage(format!(
@@ -461,13 +477,73 @@ fn open_checkpoint(config: &Config) -> Result<Option<CheckpointFile>, Error> {
     }
 }
 
+/// Compares both ends (`opened`, or opened anew after a copy): a pass of
+/// the engine whose target loop only reads. `--verify-only` counts its
+/// source side in `stats`; after a copy, the copy's counts stay its own.
+fn verify(
+    config: &Config,
+    opened: Option<(SourceEnd, TargetEnd)>,
+    stats: &Arc<Stats>,
+    signal: &Arc<AtomicUsize>,
+    reporter: &mut Reporter,
+    report: &mut Option<Report>,
+) -> Result<(), Error> {
+    let (source, target) = match opened {
+        Some(ends) => ends,
+        None => open(config, signal)?,
+    };
+    let pass = match config.verify {
+        Verify::Only => Arc::clone(stats),
+        _ => Arc::new(Stats::default()),
+    };
+    let started = Instant::now();
+    let verifier = Verifier::new(config, signal);
+    let ends = Ends {
+        source,
+        target,
+        checkpoint: None,
+        feeds: Vec::new(),
+    };
+    let result = migrate(config, ends, &pass, signal, reporter, Some(&verifier));
+    reporter.notices(pass.take_notices());
+    let mut found = verifier.tally.report(started.elapsed().as_secs_f64());
+    // Gone from the source between SCAN and DUMP: not differences either.
+    found.gone += pass.vanished.load(Ordering::Relaxed);
+    *report = Some(found);
+    result
+}
+
+/// The opened target of a verify, handed to its loop.
+fn check_target(target: TargetEnd) -> Result<crate::verify::Target, Error> {
+    use crate::verify::Target;
+    match target {
+        TargetEnd::Server(opened) => Ok(Target::Server(Box::new((opened.conn, opened.info)))),
+        TargetEnd::Cluster {
+            seed,
+            masters,
+            topology,
+            ..
+        } => Ok(Target::Cluster {
+            seed,
+            masters: masters.into_iter().map(|o| (o.conn, o.info)).collect(),
+            topology,
+        }),
+        TargetEnd::File(path) => Err(Error::Usage(format!(
+            "a verify compares with a server; -to {path} is a dump file"
+        ))),
+    }
+}
+
 fn migrate(
     config: &Config,
     ends: Ends,
     stats: &Arc<Stats>,
     signal: &Arc<AtomicUsize>,
     reporter: &mut Reporter,
+    verifier: Option<&Verifier>,
 ) -> Result<(), Error> {
+    // A verify pass reads the keyspace once, even after a live sync.
+    let live = config.live && verifier.is_none();
     let source_poll = Poll::new().map_err(Error::Setup)?;
     let target_poll = Poll::new().map_err(Error::Setup)?;
     let source_waker = Arc::new(Waker::new(source_poll.registry(), WAKER).map_err(Error::Setup)?);
@@ -503,6 +579,13 @@ fn migrate(
         replace: config.replace,
     };
     let target_loop: LoopBody = match target {
+        // A verify: the same source side, a target side that only reads.
+        target if verifier.is_some() => {
+            let verifier = verifier.ok_or_else(missing)?;
+            let target = check_target(target)?;
+            let check = verifier.target_loop(target, target_poll, rx, stats, &control, &ledger)?;
+            Box::new(move || check.run())
+        }
         TargetEnd::Server(opened) => {
             let mut target = TargetLoop::new(
                 target_poll,
@@ -592,7 +675,7 @@ fn migrate(
                     Arc::clone(stats),
                 );
                 let mut scan = scan;
-                if config.live {
+                if live {
                     scan.follow_changes();
                 }
                 let token = source.add(SourceNode {
@@ -627,7 +710,7 @@ fn migrate(
                     feed: Some(FeedOf::new(feed, token)),
                 });
             }
-            if config.live {
+            if live {
                 source.set_live();
                 stats.live.store(true, Ordering::Relaxed);
             }
@@ -665,7 +748,7 @@ fn migrate(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
         if signal.load(Ordering::SeqCst) != 0 && !control.stopped() {
-            if !config.live {
+            if !live {
                 control.stop();
             } else if !control.draining() {
                 // The normal end of a live sync: apply what was seen, then stop.

@@ -58,6 +58,10 @@ OPTIONS:
                              replica of each shard, sparing the masters
     --json                   print the final summary as one JSON object on stdout
     --format native|legacy   dump-file format to write (default native)
+    --verify                 after the copy, compare every copied key on both ends
+    --verify-only            compare source and target without copying (writes nothing)
+    --dry-run                check both ends, permissions, versions, memory and the
+                             expected duration; write nothing
     --tls-ca FILE            trust only the CAs in this PEM bundle (default: the system's roots)
     --tls-cert FILE --tls-key FILE
                              present this client certificate (key in PKCS#8, PKCS#1 or SEC1)
@@ -109,6 +113,9 @@ const FLAG_OPTIONS: &[&str] = &[
     "live-enable-events",
     "json",
     "tls-insecure",
+    "verify",
+    "verify-only",
+    "dry-run",
     "help",
     "version",
 ];
@@ -144,6 +151,12 @@ pub struct Args {
     /// `--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-server-name`,
     /// `--tls-insecure`.
     pub tls: TlsOptions,
+    /// `--verify`: compare both ends after the copy.
+    pub verify: bool,
+    /// `--verify-only`: compare both ends instead of copying.
+    pub verify_only: bool,
+    /// `--dry-run`: check everything, write nothing.
+    pub dry_run: bool,
     pub help: bool,
     pub version: bool,
 }
@@ -274,6 +287,9 @@ fn parse(args: Vec<OsString>) -> Result<Args, lexopt::Error> {
                 args_out.tls.server_name = Some(name);
             }
             Long("tls-insecure") => args_out.tls.insecure = true,
+            Long("verify") => args_out.verify = true,
+            Long("verify-only") => args_out.verify_only = true,
+            Long("dry-run") => args_out.dry_run = true,
             Short('h') | Long("help") => args_out.help = true,
             Short('V') | Long("version") => args_out.version = true,
             _ => return Err(arg.unexpected()),
@@ -471,6 +487,21 @@ mod tests {
     fn later_values_override_earlier_ones() {
         let a = parse_ok(&["--scan-count", "10", "-scan-count=20"]);
         assert_eq!(a.scan_count, Some(20));
+    }
+
+    #[test]
+    fn verify_and_dry_run_in_every_spelling() {
+        for flag in ["-verify", "--verify"] {
+            assert!(parse_ok(&[flag]).verify, "{flag}");
+        }
+        for flag in ["-verify-only", "--verify-only"] {
+            let a = parse_ok(&[flag]);
+            assert!(a.verify_only && !a.verify, "{flag}");
+        }
+        for flag in ["-dry-run", "--dry-run"] {
+            assert!(parse_ok(&[flag]).dry_run, "{flag}");
+        }
+        assert!(parse_err(&["--verify=yes"]).contains("verify"));
     }
 
     #[test]

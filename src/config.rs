@@ -82,6 +82,19 @@ impl std::str::FromStr for ReadFrom {
     }
 }
 
+/// Whether and when source and target are compared (`--verify`,
+/// `--verify-only`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verify {
+    /// No comparison (the default).
+    #[default]
+    Off,
+    /// Copy, then compare.
+    After,
+    /// Compare only; nothing is written.
+    Only,
+}
+
 /// Where a server listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerAddr {
@@ -209,6 +222,10 @@ pub struct Config {
     pub live: bool,
     /// `--live-enable-events`: set `notify-keyspace-events` for the run.
     pub live_enable_events: bool,
+    /// `--verify` / `--verify-only`.
+    pub verify: Verify,
+    /// `--dry-run`: check, write nothing.
+    pub dry_run: bool,
 }
 
 impl Config {
@@ -337,6 +354,46 @@ impl Config {
                 "--match and --type filter a server's SCAN; -from is a dump file".into(),
             ));
         }
+        let verify = match (args.verify, args.verify_only) {
+            (true, true) => {
+                return Err(Error::Usage(
+                    "--verify copies and then compares, --verify-only compares without \
+                     copying: give one of them"
+                        .into(),
+                ))
+            }
+            (true, false) => Verify::After,
+            (false, true) => Verify::Only,
+            (false, false) => Verify::Off,
+        };
+        if verify != Verify::Off && !matches!(target, Endpoint::Server(_)) {
+            return Err(Error::Usage(
+                "--verify and --verify-only compare with a server; -to is a dump file".into(),
+            ));
+        }
+        if verify == Verify::After && source == Endpoint::Stdio {
+            return Err(Error::Usage(
+                "--verify reads the source again after the copy, and -from - can be read only \
+                 once: copy from a file, or compare with --verify-only"
+                    .into(),
+            ));
+        }
+        if args.dry_run && verify != Verify::Off {
+            return Err(Error::Usage(
+                "--dry-run writes and compares nothing: drop --verify / --verify-only".into(),
+            ));
+        }
+        if verify == Verify::Only && args.checkpoint.is_some() {
+            return Err(Error::Usage(
+                "--checkpoint resumes a copy; --verify-only copies nothing".into(),
+            ));
+        }
+        if (args.live || args.live_enable_events) && verify == Verify::Only {
+            return Err(Error::Usage(
+                "--live copies and follows changes; --verify-only copies nothing: give one of them"
+                    .into(),
+            ));
+        }
         // Last, once every usage error is ruled out: the files are read once,
         // here, and a bad one is a runtime error (exit 1) naming it.
         if uses_tls {
@@ -368,6 +425,8 @@ impl Config {
             format: args.format.unwrap_or_default(),
             live: args.live || args.live_enable_events,
             live_enable_events: args.live_enable_events,
+            verify,
+            dry_run: args.dry_run,
         })
     }
 }
@@ -1055,6 +1114,22 @@ mod tests {
         let mut a = args("redis://a", "-");
         a.json = true;
         assert!(usage(a).contains("--json"));
+        let mut a = args("redis://a", "redis://b");
+        (a.verify, a.verify_only) = (true, true);
+        assert!(usage(a).contains("give one of them"));
+        let mut a = args("redis://a", "b.rump");
+        a.verify_only = true;
+        assert!(usage(a).contains("dump file"));
+        let mut a = args("redis://a", "redis://b");
+        (a.verify, a.dry_run) = (true, true);
+        assert!(usage(a).contains("--dry-run"));
+        let mut a = args("redis://a", "redis://b");
+        a.verify_only = true;
+        a.checkpoint = Some("cp".into());
+        assert!(usage(a).contains("--checkpoint"));
+        let mut a = args("a.rump", "redis://b");
+        a.verify_only = true;
+        assert_eq!(Config::from_args(a, none).unwrap().verify, Verify::Only);
         let mut a = args("redis://a", "out.rump");
         a.no_replace = true;
         assert!(usage(a).contains("--no-replace"));

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use rump::cli::{Args, HELP};
-use rump::config::Config;
+use rump::config::{Config, Verify};
 use rump::error::Error;
 use rump::progress::{group, Reporter};
 use rump::secrets::{self, redact};
@@ -39,6 +39,9 @@ fn run() -> Result<u8, Error> {
         return Ok(0);
     }
     let config = Config::from_args(args, |var| std::env::var(var).ok())?;
+    if config.dry_run {
+        return Ok(dry_run(&config));
+    }
     let mut reporter = Reporter::new(config.silent);
     let mut outcome = rump::app::run(&config, &mut reporter);
     // A server may echo a password inside its error (a renamed AUTH does).
@@ -68,8 +71,19 @@ fn run() -> Result<u8, Error> {
             group(summary.failed)
         );
     }
+    if let Some(report) = &summary.verify {
+        // The differences are the result: shown even with -silent.
+        for line in report.shown_lines() {
+            say(&mut err, &line);
+        }
+    }
     if !config.silent && (outcome.started || outcome.signal.is_some()) {
-        let _ = writeln!(err, "{}", summary.line());
+        if config.verify != Verify::Only {
+            let _ = writeln!(err, "{}", summary.line());
+        }
+        if let Some(report) = &summary.verify {
+            let _ = writeln!(err, "{}", report.line());
+        }
     }
     drop(err);
     if config.json {
@@ -81,8 +95,26 @@ fn run() -> Result<u8, Error> {
         (Some(sig), _) => 128 + *sig as u8,
         (None, Some(e)) => e.exit_code(),
         (None, None) if summary.failed > 0 => 1,
+        // Differences found by a verify.
+        (None, None) if summary.verify.as_ref().is_some_and(|r| r.differing() > 0) => 1,
         (None, None) => 0,
     })
+}
+
+/// Runs `--dry-run` and prints its findings on stdout (as JSON with
+/// `--json`); the exit status is 1 when a check failed.
+fn dry_run(config: &Config) -> u8 {
+    let checks = rump::dryrun::run(config);
+    let mut out = std::io::stdout().lock();
+    if config.json {
+        let _ = writeln!(out, "{}", redact(&checks.json()));
+    } else {
+        for line in checks.lines() {
+            let _ = writeln!(out, "{}", redact(&line));
+        }
+        let _ = writeln!(out, "{}", checks.verdict());
+    }
+    checks.exit_code()
 }
 
 /// Prints one `rump: …` line on stderr, secrets masked; a closed stderr is

@@ -27,6 +27,8 @@ pub struct Stats {
     pub failed: AtomicU64,
     /// Payload bytes written to the target.
     pub bytes: AtomicU64,
+    /// Keys compared by a verify pass (its progress).
+    pub compared: AtomicU64,
     /// The progress total (source DBSIZE), 0 when unknown.
     pub total: AtomicU64,
     /// `--live`: changed keys copied again, and deleted on the target.
@@ -90,6 +92,7 @@ impl Stats {
             &self.bytes,
             &self.live_applied,
             &self.live_deleted,
+            &self.compared,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -113,6 +116,7 @@ impl Stats {
             vanished: get(&self.vanished),
             failed: get(&self.failed),
             bytes: get(&self.bytes),
+            compared: get(&self.compared),
             total: get(&self.total),
             live: self.live.load(Ordering::Relaxed).then(|| LiveCounts {
                 applied: get(&self.live_applied),
@@ -124,6 +128,7 @@ impl Stats {
             seconds: elapsed.as_secs_f64(),
             interrupted: None,
             error: None,
+            verify: None,
         }
     }
 }
@@ -147,6 +152,8 @@ pub struct Summary {
     pub vanished: u64,
     pub failed: u64,
     pub bytes: u64,
+    /// Keys compared by a verify pass.
+    pub compared: u64,
     pub total: u64,
     /// `--live` counters, when live sync ran.
     pub live: Option<LiveCounts>,
@@ -155,12 +162,14 @@ pub struct Summary {
     pub interrupted: Option<&'static str>,
     /// The error that ended the run, if one did.
     pub error: Option<String>,
+    /// What `--verify` / `--verify-only` found, when it ran.
+    pub verify: Option<crate::verify::Report>,
 }
 
 impl Summary {
-    /// Keys finished (copied, skipped, vanished or failed).
+    /// Keys finished (copied, skipped, vanished or failed; or compared).
     pub fn done(&self) -> u64 {
-        self.copied + self.skipped + self.vanished + self.failed
+        self.copied + self.skipped + self.vanished + self.failed + self.compared
     }
 
     pub fn keys_per_sec(&self) -> f64 {
@@ -206,6 +215,10 @@ impl Summary {
             Some(e) => json_string(e),
             None => "null".into(),
         };
+        let verify = match &self.verify {
+            Some(report) => format!(",{}", report.json_fields()),
+            None => String::new(),
+        };
         let live = match &self.live {
             Some(l) => format!(
                 ",\"live_applied\":{},\"live_deleted\":{},\"rescans\":{},\"live_pending\":{},\"live_lag_ms\":{}",
@@ -214,7 +227,7 @@ impl Summary {
             None => String::new(),
         };
         format!(
-            "{{\"scanned\":{},\"copied\":{},\"skipped\":{},\"vanished\":{},\"failed\":{},\"bytes\":{},\"seconds\":{:.3},\"keys_per_sec\":{:.1},\"interrupted\":{},\"error\":{}{live}}}",
+            "{{\"scanned\":{},\"copied\":{},\"skipped\":{},\"vanished\":{},\"failed\":{},\"bytes\":{},\"seconds\":{:.3},\"keys_per_sec\":{:.1},\"interrupted\":{},\"error\":{}{live}{verify}}}",
             self.scanned,
             self.copied,
             self.skipped,
@@ -347,7 +360,8 @@ pub fn group(n: u64) -> String {
     out
 }
 
-fn human_bytes(n: u64) -> String {
+/// `1536` as `1.5 KiB`.
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
     let mut unit = 0;

@@ -84,6 +84,22 @@ pub(crate) fn verify(src: &mut Nodes, tgt: &mut Nodes, sample: usize) -> Res<Str
     }
 }
 
+/// The outcome of a `rump --verify-only` run over a copy it just made:
+/// every one of the `keys` verified, nothing different.
+pub(crate) fn verify_only_result(stdout: &str, keys: u64) -> Res<String> {
+    let field = |name: &str| crate::report::json_number(stdout, name).unwrap_or(-1.0) as i64;
+    let verified = field("verified");
+    let differing = field("missing") + field("different") + field("ttl_mismatch");
+    if verified == keys as i64 && differing == 0 {
+        Ok(format!("all {verified} keys verified"))
+    } else {
+        Err(format!(
+            "verified {verified} of {keys} keys, {differing} differ: {}",
+            stdout.trim()
+        ))
+    }
+}
+
 /// Up to `n` distinct keys by `RANDOMKEY` on the source.
 fn sample_keys(src: &mut Conn, n: usize) -> Res<Vec<Bytes>> {
     let mut batches = Batcher::new(1000, 1 << 20);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Registry, Token};
 
+use crate::config::ServerAddr;
 use crate::engine::link::Link;
 use crate::engine::poll_once;
 use crate::engine::slab::{Slab, WAKER};
@@ -66,6 +67,15 @@ impl<N: HasLink> Nodes<N> {
     pub fn get_mut(&mut self, token: Token) -> Option<(&mut N, &Registry)> {
         let registry = self.poll.registry();
         self.slab.get_mut(token).map(|node| (node, registry))
+    }
+
+    /// The node whose connection reaches `addr`.
+    pub fn find(&self, addr: &ServerAddr) -> Option<Token> {
+        self.slab.tokens().into_iter().find(|&t| {
+            self.slab
+                .get(t)
+                .is_some_and(|n| n.link().conn.endpoint().addr == *addr)
+        })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &N> {

@@ -49,6 +49,10 @@ impl<T> Slab<T> {
         self.entries.get_mut(token.0.checked_sub(1)?)?.take()
     }
 
+    pub fn get(&self, token: Token) -> Option<&T> {
+        self.entries.get(token.0.checked_sub(1)?)?.as_ref()
+    }
+
     pub fn get_mut(&mut self, token: Token) -> Option<&mut T> {
         self.entries.get_mut(token.0.checked_sub(1)?)?.as_mut()
     }

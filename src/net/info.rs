@@ -54,13 +54,14 @@ impl ServerInfo {
     /// The newest RDB version this server writes, and so the newest DUMP
     /// payload its `RESTORE` accepts; `None` for versions rump does not know.
     /// (Redis 5.0–6.2 write 9, 7.0 writes 10, 7.2 writes 11, 7.4–8.4 write
-    /// 12; Valkey 7.2–8.1 write 11 and Valkey 9 writes 80.)
+    /// 12, 8.6 writes 13; Valkey 7.2–8.1 write 11 and Valkey 9 writes 80.)
     pub fn rdb_version(&self) -> Option<u16> {
         if let Some(v) = self.valkey {
             return Some(if v >= Version(9, 0, 0) { 80 } else { 11 });
         }
         let v = self.version;
         Some(match v {
+            _ if v >= Version(8, 6, 0) && v < Version(8, 8, 0) => 13,
             _ if v >= Version(7, 4, 0) && v < Version(8, 6, 0) => 12,
             _ if v >= Version(7, 2, 0) && v < Version(7, 4, 0) => 11,
             _ if v >= Version(7, 0, 0) && v < Version(7, 2, 0) => 10,
@@ -150,6 +151,10 @@ mod tests {
         assert_eq!(
             parse_info("redis_version:7.4.1\r\n").rdb_version(),
             Some(12)
+        );
+        assert_eq!(
+            parse_info("redis_version:8.6.0\r\n").rdb_version(),
+            Some(13)
         );
         assert_eq!(parse_info("").version, Version(0, 0, 0));
     }

@@ -13,6 +13,8 @@ mod cli;
 /// against live nodes, and rump with a cluster at either end (every
 /// combination, resharding, failover, replicas, partitions, db 0 only).
 mod cluster;
+/// --dry-run: every check passing on a good pair, each failing on its own.
+mod dryrun;
 /// Dump files: round trips, pipes, atomic writes, damage detection, legacy format.
 mod dump;
 /// Failures: refused, unreachable, auth, db, OOM, replicas, disconnects, signals.
@@ -30,3 +32,5 @@ mod regression;
 mod tls;
 /// Expiry: exact absolute TTLs, persistence, --no-ttl, keys expiring mid-run.
 mod ttl;
+/// --verify / --verify-only: differences counted and named, nothing written.
+mod verify;
