@@ -52,6 +52,16 @@ pub fn decode_bytes(payload: Bytes) -> Result<Dump, Error> {
 /// As [`decode`].
 pub fn decode_with(payload: Bytes, limits: Limits) -> Result<Dump, Error> {
     let (type_byte, version) = footer::verify(&payload)?;
+    decode_verified(payload, type_byte, version, limits)
+}
+
+/// [`decode_with`] of a payload [`footer::verify`] has already passed.
+pub(crate) fn decode_verified(
+    payload: Bytes,
+    type_byte: u8,
+    version: u16,
+    limits: Limits,
+) -> Result<Dump, Error> {
     let mut ctx = Ctx::new(limits);
     let mut r = Reader::new(&payload, 1, payload.len() - FOOTER_LEN, 0);
     let value = object(type_byte, version, &mut r, &mut ctx)?;
@@ -426,5 +436,236 @@ impl<'a> Packed<'a> {
             )?;
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::footer::seal;
+    use crate::listpack::ListpackWriter;
+    use crate::writer::Writer;
+
+    const AT: u64 = 4_102_444_800_000;
+
+    /// A payload from a writer's object, sealed at `version`.
+    fn payload(w: Writer, version: u16) -> Vec<u8> {
+        let mut buf = w.buf;
+        seal(&mut buf, version);
+        buf
+    }
+
+    fn fields(p: &[u8]) -> Vec<(String, String, Option<u64>)> {
+        let Value::Hash(fields) = decode(p).expect("decodes").value else {
+            panic!("not a hash");
+        };
+        fields
+            .into_iter()
+            .map(|f| {
+                let s = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+                (s(&f.field), s(&f.value), f.expires_ms)
+            })
+            .collect()
+    }
+
+    fn ttl_listpack() -> Vec<u8> {
+        let mut lp = ListpackWriter::new();
+        for s in [&b"a"[..], b"1"] {
+            lp.push(s);
+        }
+        lp.push_int(AT as i64);
+        for s in [&b"b"[..], b"2"] {
+            lp.push(s);
+        }
+        lp.push_int(0);
+        lp.finish()
+    }
+
+    fn want() -> Vec<(String, String, Option<u64>)> {
+        vec![
+            ("a".into(), "1".into(), Some(AT)),
+            ("b".into(), "2".into(), None),
+        ]
+    }
+
+    /// Type 25 as Redis 7.4 writes a small hash with field TTLs
+    /// (`rdbSaveObject`, `OBJ_ENCODING_LISTPACK_EX`).
+    #[test]
+    fn redis_hash_listpack_ex() {
+        let mut w = Writer::new(HASH_LISTPACK_EX, 64);
+        w.ms(AT);
+        w.string(&ttl_listpack());
+        assert_eq!(fields(&payload(w, 12)), want());
+    }
+
+    /// Types 22 and 23 at RDB 12: the Redis 7.4 release candidates' layouts.
+    #[test]
+    fn redis_release_candidate_layouts() {
+        let mut w = Writer::new(HASH_LISTPACK_EX_PRE_GA, 64);
+        w.string(&ttl_listpack());
+        assert_eq!(fields(&payload(w, 12)), want());
+        let mut w = Writer::new(HASH_2, 64);
+        w.len(2);
+        w.len(AT);
+        w.string(b"a");
+        w.string(b"1");
+        w.len(0);
+        w.string(b"b");
+        w.string(b"2");
+        assert_eq!(fields(&payload(w, 12)), want());
+    }
+
+    /// Type 24 with TTLs relative to the earliest, plus one, as
+    /// `rdbSaveObject` writes a hashtable hash with field TTLs.
+    #[test]
+    fn redis_hash_metadata() {
+        let mut w = Writer::new(HASH_METADATA, 64);
+        w.ms(AT);
+        w.len(2);
+        for (ttl, f, v) in [(1u64, "a", "1"), (0, "b", "2")] {
+            w.len(ttl);
+            w.string(f.as_bytes());
+            w.string(v.as_bytes());
+        }
+        assert_eq!(fields(&payload(w, 12)), want());
+        // A TTL beyond EB_EXPIRE_TIME_MAX is refused.
+        let mut w = Writer::new(HASH_METADATA, 64);
+        w.ms(MAX_FIELD_EXPIRY);
+        w.len(1);
+        w.len(2);
+        w.string(b"a");
+        w.string(b"1");
+        assert!(matches!(
+            decode(&payload(w, 12)),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn type_bytes_by_version() {
+        let unknown = |type_byte: u8, version: u16| {
+            let w = Writer::new(type_byte, 8);
+            decode(&payload(w, version))
+        };
+        assert_eq!(
+            unknown(HASH_2, 11),
+            Err(Error::UnknownType {
+                type_byte: 22,
+                version: 11
+            })
+        );
+        assert!(matches!(unknown(23, 80), Err(Error::UnknownType { .. })));
+        assert!(matches!(
+            unknown(23, 81),
+            Err(Error::UnsupportedType { .. })
+        ));
+        assert!(matches!(unknown(8, 10), Err(Error::UnknownType { .. })));
+        assert!(matches!(unknown(26, 13), Err(Error::UnknownType { .. })));
+    }
+
+    #[test]
+    fn module_values_are_carried_opaque() {
+        let mut w = Writer::new(MODULE_2, 64);
+        w.len(0x1234_5678_9abc_d003);
+        let body_start = w.buf.len();
+        w.len(1); // SINT
+        w.len(5);
+        w.len(5); // STRING
+        w.string(b"abc");
+        w.len(4); // DOUBLE
+        w.binary_f64(1.5);
+        w.len(3); // FLOAT
+        w.raw(&1.5f32.to_le_bytes());
+        w.len(0); // EOF
+        let body = w.buf[body_start..].to_vec();
+        let p = payload(w, 10);
+        let Value::Module(m) = decode(&p).expect("decodes").value else {
+            panic!("not a module value");
+        };
+        assert_eq!(m.type_id, 0x1234_5678_9abc_d003);
+        assert_eq!(m.encoding_version(), 3);
+        assert!(m.annotated);
+        assert_eq!(m.body, body);
+        // Encoding writes it back byte for byte.
+        assert_eq!(crate::encode(&Value::Module(m), 10).expect("encodes"), p);
+        // Cut before its end marker, or with an unknown opcode: refused.
+        let mut w = Writer::new(MODULE_2, 16);
+        w.len(7);
+        w.len(1);
+        w.len(5);
+        assert!(matches!(
+            decode(&payload(w, 10)),
+            Err(Error::Truncated { .. })
+        ));
+        let mut w = Writer::new(MODULE_2, 16);
+        w.len(7);
+        w.len(9);
+        assert!(matches!(
+            decode(&payload(w, 10)),
+            Err(Error::Corrupt { .. })
+        ));
+        // The 4.0-RC type 6: no opcodes to walk, the rest is the body.
+        let mut w = Writer::new(MODULE_PRE_GA, 16);
+        w.len(7);
+        w.raw(b"opaque");
+        let Value::Module(m) = decode(&payload(w, 8)).expect("decodes").value else {
+            panic!("not a module value");
+        };
+        assert!(!m.annotated);
+        assert_eq!(&m.body[..], b"opaque");
+    }
+
+    #[test]
+    fn bytes_after_the_object_are_refused() {
+        let mut w = Writer::new(STRING, 8);
+        w.string(b"abc");
+        w.raw(b"!");
+        assert_eq!(
+            decode(&payload(w, 9)),
+            Err(Error::TrailingBytes { offset: 5 })
+        );
+    }
+
+    #[test]
+    fn counts_the_payload_cannot_hold_allocate_nothing() {
+        let mut w = Writer::new(LIST, 16);
+        w.len(1 << 60);
+        let tight = Limits {
+            max_string_len: 16,
+            max_alloc: 64,
+        };
+        let p = Bytes::from(payload(w, 9));
+        assert!(matches!(decode_with(p, tight), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn the_budget_bounds_what_a_real_payload_may_build() {
+        let p = Bytes::from_static(include_bytes!(
+            "../tests/fixtures/redis-7.0/list_large.dump"
+        ));
+        assert!(decode_bytes(p.clone()).is_ok());
+        // 10,000 elements of 32 bytes each cannot fit in 64 KiB.
+        let tight = Limits {
+            max_string_len: crate::MAX_STRING_LEN,
+            max_alloc: 64 << 10,
+        };
+        assert_eq!(
+            decode_with(p, tight),
+            Err(Error::Budget { limit: 64 << 10 })
+        );
+    }
+
+    #[test]
+    fn nan_scores_are_refused() {
+        let mut w = Writer::new(ZSET_2, 16);
+        w.len(1);
+        w.string(b"m");
+        w.binary_f64(f64::NAN);
+        assert!(matches!(decode(&payload(w, 9)), Err(Error::Corrupt { .. })));
+        let mut w = Writer::new(ZSET, 16);
+        w.len(1);
+        w.string(b"m");
+        w.raw(&[253]);
+        assert!(matches!(decode(&payload(w, 6)), Err(Error::Corrupt { .. })));
     }
 }

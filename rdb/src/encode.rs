@@ -15,10 +15,13 @@
 //! No LZF: the target does not need it and compressing would cost more
 //! than the bytes it saves on a local network.
 
-use crate::footer::{rewrite_footer, seal};
+use bytes::Bytes;
+
+use crate::decode::decode_verified;
+use crate::footer::{reseal, seal, verify};
 use crate::version::{plan, types::*, Plan, FIRST_VALKEY_VERSION};
 use crate::writer::Writer;
-use crate::{decode_bytes, stream, Error, HashField, Value};
+use crate::{stream, Error, HashField, Limits, Value};
 
 /// The latest field expiry Redis' type 24 can hold (`EB_EXPIRE_TIME_MAX`).
 const MAX_REDIS_FIELD_EXPIRY: u64 = (1 << 48) - 1;
@@ -110,7 +113,7 @@ pub fn encode_with(value: &Value, target: u16, options: &EncodeOptions) -> Resul
     Ok(w.buf)
 }
 
-fn sorted_set(members: &[(bytes::Bytes, f64)], target: u16) -> Result<Writer, Error> {
+fn sorted_set(members: &[(Bytes, f64)], target: u16) -> Result<Writer, Error> {
     if members.iter().any(|(_, s)| s.is_nan()) {
         return Err(Error::InvalidValue {
             what: "a sorted set score is NaN",
@@ -211,32 +214,31 @@ pub enum Transcoded {
 ///
 /// A payload that does not decode, or a value the target cannot hold
 /// (see [`encode`]).
+///
+/// The CRC is checked once, whatever the path; a re-encode decodes under
+/// [`Limits::for_payload`] and shares the payload's buffer (no copy).
 pub fn transcode(
-    payload: &[u8],
+    payload: &Bytes,
     target: u16,
     options: &EncodeOptions,
 ) -> Result<Transcoded, Error> {
-    let (type_byte, version) = crate::footer::verify(payload)?;
+    let (type_byte, version) = verify(payload)?;
     match plan(type_byte, version, target) {
         Plan::PassThrough => Ok(Transcoded::Unchanged),
-        Plan::RewriteFooter => Ok(Transcoded::Footer(rewrite_footer(payload, target)?)),
+        Plan::RewriteFooter => Ok(Transcoded::Footer(reseal(payload, target))),
         Plan::Reencode => {
-            let dump = decode_bytes(bytes::Bytes::copy_from_slice(payload))?;
-            Ok(Transcoded::Reencoded(encode_with(
-                &dump.value,
-                target,
-                options,
-            )?))
+            let limits = Limits::for_payload(payload.len());
+            let dump = decode_verified(payload.clone(), type_byte, version, limits)?;
+            let encoded = encode_with(&dump.value, target, options)?;
+            Ok(Transcoded::Reencoded(encoded))
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
-    use crate::{decode, footer};
+    use crate::decode;
 
     fn ttl_hash() -> Value {
         Value::Hash(vec![
@@ -309,18 +311,21 @@ mod tests {
 
     #[test]
     fn transcode_takes_the_cheapest_path() {
-        let string = include_bytes!("../tests/fixtures/valkey-9.1/str_raw.dump");
-        let set = include_bytes!("../tests/fixtures/valkey-8.1/set_small.dump");
+        let string =
+            &Bytes::from_static(include_bytes!("../tests/fixtures/valkey-9.1/str_raw.dump"));
+        let set = &Bytes::from_static(include_bytes!(
+            "../tests/fixtures/valkey-8.1/set_small.dump"
+        ));
         let opts = EncodeOptions::default();
         assert_eq!(transcode(string, 80, &opts), Ok(Transcoded::Unchanged));
         let Ok(Transcoded::Footer(p)) = transcode(string, 10, &opts) else {
             panic!("a string needs only a new footer");
         };
-        assert_eq!(footer::verify(&p), Ok((STRING, 10)));
+        assert_eq!(verify(&p), Ok((STRING, 10)));
         let Ok(Transcoded::Reencoded(p)) = transcode(set, 10, &opts) else {
             panic!("a listpack set must be re-encoded for 7.0");
         };
-        assert_eq!(footer::verify(&p), Ok((SET, 10)));
+        assert_eq!(verify(&p), Ok((SET, 10)));
         assert_eq!(
             decode(&p).expect("decodes").value,
             decode(set).expect("decodes").value

@@ -50,11 +50,16 @@ pub fn verify(payload: &[u8]) -> Result<(u8, u16), Error> {
 /// As [`verify`].
 pub fn rewrite_footer(payload: &[u8], version: u16) -> Result<Vec<u8>, Error> {
     verify(payload)?;
+    Ok(reseal(payload, version))
+}
+
+/// [`rewrite_footer`] of a payload [`verify`] has already passed.
+pub(crate) fn reseal(payload: &[u8], version: u16) -> Vec<u8> {
     let body = &payload[..payload.len() - FOOTER_LEN];
     let mut out = Vec::with_capacity(payload.len());
     out.extend_from_slice(body);
     seal(&mut out, version);
-    Ok(out)
+    out
 }
 
 /// Appends the footer for `version` to an encoded type byte and object.

@@ -12,7 +12,26 @@
 //! - the target cannot hold it (field TTLs before Redis 7.4 / Valkey 9,
 //!   streams before 5.0): [`Error::FieldTtlUnsupported`] and friends say so.
 //!
-//! [`transcode`] does all of it for one payload.
+//! [`transcode`] does all of it for one payload:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use rdb::{decode, transcode, EncodeOptions, Transcoded, Value};
+//!
+//! // A set DUMPed by Valkey 8.1 (RDB 11, listpack set: type 20).
+//! let payload = Bytes::from_static(include_bytes!(concat!(
+//!     env!("CARGO_MANIFEST_DIR"),
+//!     "/tests/fixtures/valkey-8.1/set_small.dump"
+//! )));
+//! // Redis 7.0 (RDB 10) has no listpack sets: the set is re-encoded (type 2).
+//! let Transcoded::Reencoded(for_7_0) = transcode(&payload, 10, &EncodeOptions::default())? else {
+//!     unreachable!("type 20 is unknown to RDB 10");
+//! };
+//! let dump = decode(&for_7_0)?;
+//! assert_eq!((dump.type_byte, dump.version), (2, 10));
+//! assert_eq!(dump.value, Value::Set(vec!["a".into(), "b".into(), "c".into()]));
+//! # Ok::<(), rdb::Error>(())
+//! ```
 //!
 //! # Payload
 //!

@@ -8,10 +8,12 @@
 //! target to the same value (less what an older layout cannot hold), and
 //! transcode for every older server of the four.
 
+mod files;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use files::fixtures;
 use rdb::{decode, fuzzing, transcode, types, EncodeOptions, StreamId, Transcoded, Value};
 
 /// The four servers: directory, RDB version they write.
@@ -21,30 +23,6 @@ const SERVERS: [(&str, u16); 4] = [
     ("valkey-8.1", 11),
     ("valkey-9.1", 80),
 ];
-
-fn fixture_dir(server: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(server)
-}
-
-/// Every fixture of `server`: key → payload.
-fn fixtures(server: &str) -> BTreeMap<String, Vec<u8>> {
-    let dir = fixture_dir(server);
-    let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.expect("fixture entry").path();
-        if path.extension().is_some_and(|e| e == "dump") {
-            let key = path
-                .file_stem()
-                .expect("stem")
-                .to_string_lossy()
-                .into_owned();
-            out.insert(key, std::fs::read(&path).expect("fixture"));
-        }
-    }
-    out
-}
 
 fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
