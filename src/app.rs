@@ -577,6 +577,7 @@ fn migrate(
     let opts = RestoreOptions {
         pipeline: config.pipeline,
         replace: config.replace,
+        drop_field_ttl: config.drop_field_ttl,
     };
     let target_loop: LoopBody = match target {
         // A verify: the same source side, a target side that only reads.

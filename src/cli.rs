@@ -47,6 +47,8 @@ OPTIONS:
     --rate N                 at most N keys per second, evenly spread
     --timeout SECONDS        how long a silent or lost server is waited for (default 30; 0.5 is fine)
     --checkpoint FILE        record the source's SCAN progress in FILE; resume from it
+    --drop-field-ttl         copy hashes with per-field TTLs to a target without them, dropping
+                             the field TTLs (otherwise such keys fail, named)
     --live                   after the copy, keep copying every key that changes on the
                              source (keyspace notifications) until SIGINT/SIGTERM
     --live-enable-events     with --live: set notify-keyspace-events for the run, put it back after
@@ -111,6 +113,7 @@ const FLAG_OPTIONS: &[&str] = &[
     "no-replace",
     "live",
     "live-enable-events",
+    "drop-field-ttl",
     "json",
     "tls-insecure",
     "verify",
@@ -129,6 +132,9 @@ pub struct Args {
     pub ttl: bool,
     pub no_ttl: bool,
     pub no_replace: bool,
+    /// `--drop-field-ttl`: copy hashes with field TTLs without them to a
+    /// target that has none.
+    pub drop_field_ttl: bool,
     /// `--live`: keep following changes after the copy, until a signal.
     pub live: bool,
     /// `--live-enable-events`: set `notify-keyspace-events` for the run.
@@ -236,6 +242,7 @@ fn parse(args: Vec<OsString>) -> Result<Args, lexopt::Error> {
             Long("no-ttl") => args_out.no_ttl = true,
             Long("no-replace") => args_out.no_replace = true,
             Long("live") => args_out.live = true,
+            Long("drop-field-ttl") => args_out.drop_field_ttl = true,
             Long("live-enable-events") => args_out.live_enable_events = true,
             Long("match") => {
                 use std::os::unix::ffi::OsStringExt;

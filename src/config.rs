@@ -218,6 +218,9 @@ pub struct Config {
     /// Which nodes of a cluster source are scanned.
     pub read_from: ReadFrom,
     pub format: Format,
+    /// `--drop-field-ttl`: hashes with field TTLs go to a target without
+    /// them as plain hashes.
+    pub drop_field_ttl: bool,
     /// `--live`: follow the source's changes until a signal.
     pub live: bool,
     /// `--live-enable-events`: set `notify-keyspace-events` for the run.
@@ -423,6 +426,7 @@ impl Config {
             read_from: args.read_from.unwrap_or_default(),
             checkpoint: args.checkpoint,
             format: args.format.unwrap_or_default(),
+            drop_field_ttl: args.drop_field_ttl,
             live: args.live || args.live_enable_events,
             live_enable_events: args.live_enable_events,
             verify,

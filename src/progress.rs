@@ -31,6 +31,8 @@ pub struct Stats {
     pub compared: AtomicU64,
     /// The progress total (source DBSIZE), 0 when unknown.
     pub total: AtomicU64,
+    /// Keys whose payload was rewritten for an older target (and copied).
+    pub transcoded: AtomicU64,
     /// `--live`: changed keys copied again, and deleted on the target.
     pub live_applied: AtomicU64,
     pub live_deleted: AtomicU64,
@@ -90,6 +92,7 @@ impl Stats {
             &self.vanished,
             &self.failed,
             &self.bytes,
+            &self.transcoded,
             &self.live_applied,
             &self.live_deleted,
             &self.compared,
@@ -116,6 +119,7 @@ impl Stats {
             vanished: get(&self.vanished),
             failed: get(&self.failed),
             bytes: get(&self.bytes),
+            transcoded: get(&self.transcoded),
             compared: get(&self.compared),
             total: get(&self.total),
             live: self.live.load(Ordering::Relaxed).then(|| LiveCounts {
@@ -152,6 +156,8 @@ pub struct Summary {
     pub vanished: u64,
     pub failed: u64,
     pub bytes: u64,
+    /// Copied keys whose payload was rewritten for an older target.
+    pub transcoded: u64,
     /// Keys compared by a verify pass.
     pub compared: u64,
     pub total: u64,
@@ -193,6 +199,9 @@ impl Summary {
             self.seconds,
             group(self.keys_per_sec() as u64),
         );
+        if self.transcoded > 0 {
+            line.push_str(&format!(", {} transcoded", group(self.transcoded)));
+        }
         if let Some(live) = &self.live {
             line.push_str(&format!(
                 "; live: {} changes applied, {} deleted, {} pending, lag {} ms, {} rescans",
@@ -227,13 +236,14 @@ impl Summary {
             None => String::new(),
         };
         format!(
-            "{{\"scanned\":{},\"copied\":{},\"skipped\":{},\"vanished\":{},\"failed\":{},\"bytes\":{},\"seconds\":{:.3},\"keys_per_sec\":{:.1},\"interrupted\":{},\"error\":{}{live}{verify}}}",
+            "{{\"scanned\":{},\"copied\":{},\"skipped\":{},\"vanished\":{},\"failed\":{},\"bytes\":{},\"transcoded\":{},\"seconds\":{:.3},\"keys_per_sec\":{:.1},\"interrupted\":{},\"error\":{}{live}{verify}}}",
             self.scanned,
             self.copied,
             self.skipped,
             self.vanished,
             self.failed,
             self.bytes,
+            self.transcoded,
             self.seconds,
             self.keys_per_sec(),
             self.interrupted.is_some(),

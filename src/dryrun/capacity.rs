@@ -15,11 +15,6 @@ use crate::net::handshake::text;
 use crate::progress::{group, human_bytes as human};
 use crate::verify::side::{arg, Command, Request, Side};
 
-/// Whether this build rewrites payloads for a target that reads only older
-/// ones. Not yet: the cross-version work adds it (and then this check
-/// turns the `fail` below into an `ok` that says values will be rewritten).
-pub const TRANSCODES: bool = false;
-
 /// Keys the timed sample reads at most.
 const SAMPLE_KEYS: usize = 2000;
 /// How long the sample may take.
@@ -146,20 +141,16 @@ pub fn versions(source: &End, target: &End, sample: Option<&Sample>, checks: &mu
     };
     let to = &t.info.product;
     match (source_rdb, t.info.rdb_version()) {
-        (Some(s), Some(d)) if s <= d => checks.ok(
+        (Some(s), Some(d)) if rdb::version_accepted(d, s) => checks.ok(
             "versions",
             format!("{from} writes RDB {s}, {to} reads up to RDB {d}: values load as they are"),
         ),
-        (Some(s), Some(d)) if TRANSCODES => checks.ok(
-            "versions",
-            format!("{from} writes RDB {s}, {to} reads up to RDB {d}: values will be rewritten for the target"),
-        ),
-        (Some(s), Some(d)) => checks.fail(
+        (Some(s), Some(d)) => checks.ok(
             "versions",
             format!(
-                "{from} writes RDB {s}, {to} reads only up to RDB {d}: its RESTORE would refuse \
-                 every value, and this build cannot rewrite them; use a target at least as new \
-                 as the source"
+                "{from} writes RDB {s}, {to} reads RDB {d}: values will be rewritten for the \
+                 target (transcoded; a hash with field TTLs needs --drop-field-ttl, a module \
+                 type the target lacks fails its key)"
             ),
         ),
         (None, _) => checks.warn(

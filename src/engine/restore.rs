@@ -36,7 +36,23 @@ pub struct RestoreOptions {
     pub pipeline: u32,
     /// `RESTORE … REPLACE` (default); without it existing keys are skipped.
     pub replace: bool,
+    /// `--drop-field-ttl`: a hash with field TTLs goes to a target without
+    /// them as a plain hash, instead of failing its key.
+    pub drop_field_ttl: bool,
 }
+
+/// An item [`RestoreRole::send`] did not send.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unsent {
+    /// Its expiry has passed: it would arrive dead.
+    Expired(Item),
+    /// The target cannot hold its value (the message names the key).
+    Failed(Item, String),
+}
+
+/// RDB versions servers write, oldest first: 6 to 9 (Redis 4 to 6.x), 10
+/// (7.0), 11 (7.2, Valkey 7.2–8.1), 12 (7.4–8.4), 13 (8.6), 80 (Valkey 9).
+const KNOWN_RDB_VERSIONS: [u16; 9] = [6, 7, 8, 9, 10, 11, 12, 13, 80];
 
 /// What became of an item the target answered for.
 #[derive(Debug, PartialEq, Eq)]
@@ -59,7 +75,10 @@ pub enum Outcome {
 /// What a command in flight was, so its reply is read for what it is.
 #[derive(Debug)]
 enum Sent {
-    Restore(Item),
+    /// A RESTORE (or DEL), and whether its payload was rewritten for the
+    /// target. The item keeps the payload as it came, so the channel's
+    /// budget is released by what it counted, and a resend transcodes again.
+    Restore(Item, bool),
     /// `ASKING` before a RESTORE redirected by `ASK`; its `+OK` is dropped.
     Asking,
     /// A topology query (`CLUSTER SHARDS` or `CLUSTER SLOTS`).
@@ -88,6 +107,9 @@ pub struct RestoreRole {
     in_flight: VecDeque<Sent>,
     /// RESTOREs among `in_flight`.
     restores: usize,
+    /// Rewritten payloads the target acknowledged, since the last
+    /// [`RestoreRole::take_transcoded`].
+    transcoded: u64,
 }
 
 impl RestoreRole {
@@ -99,7 +121,18 @@ impl RestoreRole {
             target_rdb: info.rdb_version(),
             in_flight: VecDeque::new(),
             restores: 0,
+            transcoded: 0,
         }
+    }
+
+    /// The newest DUMP format the target reads, as far as rump knows.
+    pub fn target_rdb(&self) -> Option<u16> {
+        self.target_rdb
+    }
+
+    /// Rewritten payloads acknowledged since the last call.
+    pub fn take_transcoded(&mut self) -> u64 {
+        std::mem::take(&mut self.transcoded)
     }
 
     /// The server behind the connection may have changed (a restart into
@@ -147,10 +180,10 @@ impl RestoreRole {
         asking: bool,
         out: &mut Requests,
         now_ms: u64,
-    ) -> Result<usize, Item> {
+    ) -> Result<usize, Unsent> {
         let expires = item.expire_at_ms != 0;
         if expires && item.expire_at_ms <= now_ms {
-            return Err(item);
+            return Err(Unsent::Expired(item));
         }
         let absttl = expires && self.absttl;
         let ttl = match (expires, absttl) {
@@ -158,22 +191,33 @@ impl RestoreRole {
             (true, true) => item.expire_at_ms,
             (true, false) => item.expire_at_ms - now_ms,
         };
+        if item.is_deletion() {
+            if asking {
+                out.cmd().arg(b"ASKING").send();
+                self.in_flight.push_back(Sent::Asking);
+            }
+            out.cmd().arg(b"DEL").arg(&item.key).send();
+            self.in_flight.push_back(Sent::Restore(item, false));
+            self.restores += 1;
+            return Ok(1 + usize::from(asking));
+        }
+        // The same-version path costs two bytes read: the payload goes out
+        // as it came unless the target reads only older formats.
+        let (payload, transcoded) = match self.for_target(&item) {
+            Ok(Some(rewritten)) => (rewritten, true),
+            Ok(None) => (item.payload.clone(), false),
+            Err(why) => return Err(Unsent::Failed(item, why)),
+        };
         if asking {
             out.cmd().arg(b"ASKING").send();
             self.in_flight.push_back(Sent::Asking);
-        }
-        if item.is_deletion() {
-            out.cmd().arg(b"DEL").arg(&item.key).send();
-            self.in_flight.push_back(Sent::Restore(item));
-            self.restores += 1;
-            return Ok(1 + usize::from(asking));
         }
         let mut restore = out
             .cmd()
             .arg(b"RESTORE")
             .arg(&item.key)
             .uint(ttl)
-            .shared(item.payload.clone());
+            .shared(payload);
         if self.opts.replace {
             restore = restore.arg(b"REPLACE");
         }
@@ -181,9 +225,43 @@ impl RestoreRole {
             restore = restore.arg(b"ABSTTL");
         }
         restore.send();
-        self.in_flight.push_back(Sent::Restore(item));
+        self.in_flight.push_back(Sent::Restore(item, transcoded));
         self.restores += 1;
         Ok(1 + usize::from(asking))
+    }
+
+    /// The payload rewritten for the target, when the target reads only
+    /// older formats (`None`: it reads this one as it is), or why the
+    /// target cannot hold the value.
+    fn for_target(&self, item: &Item) -> Result<Option<bytes::Bytes>, String> {
+        let (Some(target), Some(version)) = (self.target_rdb, rdb::payload_version(&item.payload))
+        else {
+            return Ok(None);
+        };
+        if rdb::version_accepted(target, version) {
+            return Ok(None);
+        }
+        let options = rdb::EncodeOptions {
+            drop_field_ttl: self.opts.drop_field_ttl,
+        };
+        match rdb::transcode(&item.payload, target, &options) {
+            Ok(rdb::Transcoded::Unchanged) => Ok(None),
+            Ok(rdb::Transcoded::Footer(bytes) | rdb::Transcoded::Reencoded(bytes)) => {
+                Ok(Some(bytes::Bytes::from(bytes)))
+            }
+            Err(e) => Err(format!(
+                "target {}: {} not copied: the source's value (RDB {version}) cannot be \
+                 rewritten for this target (RDB {target}): {e}{}",
+                self.name,
+                quote_key(&item.key),
+                match e {
+                    rdb::Error::FieldTtlUnsupported { .. } => {
+                        " (give --drop-field-ttl to copy it without its field TTLs)"
+                    }
+                    _ => "",
+                }
+            )),
+        }
     }
 
     /// Takes one reply: for a RESTORE, which item it was for and what
@@ -194,11 +272,15 @@ impl RestoreRole {
             Some(Sent::Topology) => return Ok(Reply::Topology(frame)),
             // An ASKING refused shows again in the RESTORE's reply.
             Some(Sent::Asking) => return Ok(Reply::Asking),
-            Some(Sent::Restore(item)) => item,
+            Some(Sent::Restore(item, transcoded)) => (item, transcoded),
         };
+        let (item, transcoded) = item;
         self.restores -= 1;
         let outcome = match frame {
-            Frame::Simple(_) => Outcome::Copied,
+            Frame::Simple(_) => {
+                self.transcoded += u64::from(transcoded);
+                Outcome::Copied
+            }
             Frame::Integer(_) if item.is_deletion() => Outcome::Deleted,
             Frame::Error(e) if item.is_deletion() && parse_redirect(&e).is_none() => {
                 let server = text(&e);
@@ -219,10 +301,59 @@ impl RestoreRole {
                     )),
                 }
             }
+            Frame::Error(e) if !transcoded && self.newer_than_known(&item, &e) => {
+                // The target reads less than its version said: go by what
+                // it refused, and send the item again, rewritten.
+                Outcome::Retry
+            }
+            Frame::Error(e)
+                if transcoded && contains(&e, b"payload version or checksum are wrong") =>
+            {
+                Outcome::Failed(format!(
+                    "target {}: RESTORE {} of the value rewritten for this target failed: {} \
+                     (rump's rewrite is wrong for this server: please report it)",
+                    self.name,
+                    quote_key(&item.key),
+                    text(&e)
+                ))
+            }
             Frame::Error(e) => self.on_error(&item, &e)?,
             other => return Err(self.protocol(format!("unexpected reply to RESTORE: {other:?}"))),
         };
         Ok(Reply::Restored(item, outcome))
+    }
+
+    /// A refused payload whose version rump thought the target read (or
+    /// whose target's version was unknown): from now on the target is taken
+    /// to read only the newest known version below the payload's. Said by
+    /// the caller when it retries.
+    fn newer_than_known(&mut self, item: &Item, message: &[u8]) -> bool {
+        if !contains(message, b"payload version or checksum are wrong") {
+            return false;
+        }
+        let Some(version) = rdb::payload_version(&item.payload) else {
+            return false;
+        };
+        // A payload whose CRC is wrong is damaged, not new.
+        if rdb::verify(&item.payload).is_err() {
+            return false;
+        }
+        let below = KNOWN_RDB_VERSIONS
+            .iter()
+            .rev()
+            .find(|&&v| v < version)
+            .copied();
+        match (below, self.target_rdb) {
+            (Some(lower), Some(known)) if known >= version => {
+                self.target_rdb = Some(lower);
+                true
+            }
+            (Some(lower), None) => {
+                self.target_rdb = Some(lower);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Sorts a RESTORE error: a skipped key, a failed key, a retry, or the end
@@ -267,7 +398,7 @@ impl RestoreRole {
         std::mem::take(&mut self.in_flight)
             .into_iter()
             .filter_map(|sent| match sent {
-                Sent::Restore(item) => Some(item),
+                Sent::Restore(item, _) => Some(item),
                 Sent::Asking | Sent::Topology => None,
             })
             .collect()
@@ -405,9 +536,13 @@ mod tests {
     }
 
     fn item(key: &'static str, expire_at_ms: u64) -> Item {
+        // A payload of RDB 10, which the Redis 7.0 of `info()` reads as it is.
+        let mut payload = vec![7u8; 600];
+        payload[590] = 10;
+        payload[591] = 0;
         Item {
             key: Bytes::from_static(key.as_bytes()),
-            payload: Bytes::from(vec![7u8; 600]),
+            payload: Bytes::from(payload),
             expire_at_ms,
             page: PageId::default(),
         }
@@ -417,11 +552,119 @@ mod tests {
         crate::net::info::parse_info("redis_version:7.0.15\r\n")
     }
 
+    fn fixture(item_key: &'static str, payload: &'static [u8]) -> Item {
+        Item {
+            key: Bytes::from_static(item_key.as_bytes()),
+            payload: Bytes::from_static(payload),
+            expire_at_ms: 0,
+            page: PageId::default(),
+        }
+    }
+
+    fn opts() -> RestoreOptions {
+        RestoreOptions {
+            pipeline: 8,
+            replace: true,
+            drop_field_ttl: false,
+        }
+    }
+
+    #[test]
+    fn newer_payloads_are_rewritten_and_counted_once_acknowledged() {
+        // A listpack set from Valkey 8.1 (RDB 11) into Redis 7.0 (RDB 10).
+        let set = fixture(
+            "s",
+            include_bytes!("../../rdb/tests/fixtures/valkey-8.1/set_small.dump"),
+        );
+        let mut role = RestoreRole::new("t:1", opts(), &info());
+        let mut out = Requests::new();
+        assert_eq!(role.send(set.clone(), false, &mut out, 1000), Ok(1));
+        let sent = out.to_bytes();
+        // The RESTORE carries another payload: a plain set (type 2) of RDB 10.
+        let original = &set.payload[..];
+        assert!(!sent.windows(original.len()).any(|w| w == original));
+        let rewritten = rdb::transcode(&set.payload, 10, &rdb::EncodeOptions::default()).unwrap();
+        let rdb::Transcoded::Reencoded(expected) = rewritten else {
+            panic!("{rewritten:?}")
+        };
+        assert_eq!(
+            (expected[0], rdb::payload_version(&expected)),
+            (2, Some(10))
+        );
+        assert!(sent.windows(expected.len()).any(|w| w == &expected[..]));
+        assert_eq!(role.take_transcoded(), 0, "counted on acknowledgement");
+        let reply = role
+            .on_reply(Frame::Simple(Bytes::from_static(b"OK")))
+            .unwrap();
+        let Reply::Restored(back, Outcome::Copied) = reply else {
+            panic!("{reply:?}")
+        };
+        // The item keeps the payload it came with: the channel's budget
+        // counts that one.
+        assert_eq!(back.payload, set.payload);
+        assert_eq!(role.take_transcoded(), 1);
+    }
+
+    #[test]
+    fn a_refused_version_the_target_claimed_to_read_lowers_it_and_retries() {
+        // Redis 7.0's payload (RDB 10) into a server that says 7.0 but reads
+        // only RDB 9: the first refusal tells, the retry is rewritten.
+        let string = fixture(
+            "k",
+            include_bytes!("../../rdb/tests/fixtures/redis-7.0/str_raw.dump"),
+        );
+        let mut role = RestoreRole::new("t:1", opts(), &info());
+        let mut out = Requests::new();
+        role.send(string, false, &mut out, 1000).unwrap();
+        let refusal = Frame::Error(Bytes::from_static(
+            b"ERR DUMP payload version or checksum are wrong",
+        ));
+        let Reply::Restored(again, Outcome::Retry) = role.on_reply(refusal).unwrap() else {
+            panic!("a retry")
+        };
+        assert_eq!(role.target_rdb(), Some(9));
+        role.send(again, false, &mut out, 1000).unwrap();
+        let ok = Frame::Simple(Bytes::from_static(b"OK"));
+        assert!(matches!(
+            role.on_reply(ok).unwrap(),
+            Reply::Restored(_, Outcome::Copied)
+        ));
+        assert_eq!(role.take_transcoded(), 1);
+    }
+
+    #[test]
+    fn field_ttls_a_target_cannot_hold_fail_the_key_or_are_dropped() {
+        let hash = fixture(
+            "h",
+            include_bytes!("../../rdb/tests/fixtures/valkey-9.1/hash_ttl_small.dump"),
+        );
+        let mut role = RestoreRole::new("t:1", opts(), &info());
+        let mut out = Requests::new();
+        match role.send(hash.clone(), false, &mut out, 1000) {
+            Err(Unsent::Failed(item, why)) => {
+                assert_eq!(item, hash);
+                assert!(
+                    why.contains("\"h\"") && why.contains("--drop-field-ttl"),
+                    "{why}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(out.is_empty(), "nothing is sent for a failed key");
+        let dropping = RestoreOptions {
+            drop_field_ttl: true,
+            ..opts()
+        };
+        let mut role = RestoreRole::new("t:1", dropping, &info());
+        assert_eq!(role.send(hash, false, &mut out, 1000), Ok(1));
+    }
+
     #[test]
     fn items_stay_until_acknowledged_and_come_back_when_lost() {
         let opts = RestoreOptions {
             pipeline: 2,
             replace: true,
+            drop_field_ttl: false,
         };
         let mut role = RestoreRole::new("t:1", opts, &info());
         let mut out = Requests::new();
@@ -459,6 +702,7 @@ mod tests {
         let opts = RestoreOptions {
             pipeline: 8,
             replace: false,
+            drop_field_ttl: false,
         };
         let mut role = RestoreRole::new("t:1", opts, &info());
         let mut out = Requests::new();
@@ -491,6 +735,7 @@ mod tests {
         let opts = RestoreOptions {
             pipeline: 8,
             replace: true,
+            drop_field_ttl: false,
         };
         let mut role = RestoreRole::new("t:1", opts, &info());
         let mut out = Requests::new();

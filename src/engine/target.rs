@@ -31,7 +31,7 @@ use crate::engine::ledger::{Acks, Ledger};
 use crate::engine::link::{Link, LinkEvent};
 use crate::engine::nodes::{HasLink, Nodes};
 use crate::engine::pipe::{BatchReceiver, RecvError};
-use crate::engine::restore::{Outcome, Reply, RestoreOptions, RestoreRole};
+use crate::engine::restore::{Outcome, Reply, RestoreOptions, RestoreRole, Unsent};
 use crate::engine::route::Route;
 use crate::error::{quote_key, Error, Role};
 use crate::net::conn::Conn;
@@ -114,6 +114,8 @@ struct Work {
     topologies: Vec<Frame>,
     timeout: Duration,
     stats: Arc<Stats>,
+    /// Rewriting values for an older target was said.
+    said_transcoding: bool,
 }
 
 /// The target side of a migration into a server or a cluster.
@@ -158,6 +160,7 @@ impl TargetLoop {
             topologies: Vec::new(),
             timeout,
             stats,
+            said_transcoding: false,
         };
         TargetLoop {
             nodes: Nodes::new(poll),
@@ -607,6 +610,21 @@ impl Work {
             }
             self.done(&item);
         }
+        let transcoded = node.restore.take_transcoded();
+        if transcoded > 0 {
+            Stats::add(&self.stats.transcoded, transcoded);
+            if !self.said_transcoding {
+                self.said_transcoding = true;
+                self.stats.notice(format!(
+                    "target {}: it reads DUMP payloads only up to RDB {}, older than the \
+                     source's: values are rewritten for it (counted as transcoded)",
+                    node.link.conn.name(),
+                    node.restore
+                        .target_rdb()
+                        .map_or_else(|| "?".to_string(), |v| v.to_string())
+                ));
+            }
+        }
         let paused = self.retry.as_ref().is_some_and(|r| Instant::now() < r.at);
         let sending = !stopping && !paused;
         if sending {
@@ -618,9 +636,13 @@ impl Work {
                 };
                 match node.restore.send(item, asking, node.link.conn.out(), now) {
                     Ok(commands) => owed += commands,
-                    Err(expired) => {
+                    Err(Unsent::Expired(expired)) => {
                         Stats::add(&self.stats.vanished, 1);
                         self.done(&expired);
+                    }
+                    Err(Unsent::Failed(item, message)) => {
+                        self.stats.fail(message);
+                        self.done(&item);
                     }
                 }
             }
