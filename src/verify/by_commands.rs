@@ -29,8 +29,8 @@ use crate::verify::side::{arg, Command, Request, Side};
 pub const CHUNK: usize = 1000;
 
 /// Why a dump file's value cannot be compared by commands.
-const FILE_SOURCE: &str = "the payloads differ, and a value in a dump file is compared byte for \
-                           byte (comparing its contents needs payload decoding, not in this build)";
+const FILE_SOURCE: &str = "the payloads differ and rump cannot decode them (a module type, or a \
+                           newer format), so a value in a dump file is compared byte for byte";
 
 /// Reads both values back with type commands.
 #[derive(Debug, Default)]

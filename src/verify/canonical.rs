@@ -8,11 +8,11 @@
 //! values are compared in a canonical [`Value`]: sets and hashes sorted,
 //! sorted-set scores as doubles, streams with their consumer groups.
 //!
-//! [`Canonical`] is the switch point: today's implementation,
-//! [`ByCommands`](super::by_commands::ByCommands), reads both values back
-//! with type commands; one that decodes the payloads themselves (the `rdb`
-//! crate) builds the same [`Value`]s from [`Suspect::source`] and
-//! [`Suspect::target`] and needs no reads at all.
+//! [`Canonical`] is the switch point: [`ByPayload`](super::by_payload::ByPayload)
+//! decodes the payloads themselves (the `rdb` crate) into these [`Value`]s
+//! and needs no reads at all; for a payload it cannot decode it falls back
+//! to [`ByCommands`](super::by_commands::ByCommands), which reads both
+//! values back with type commands.
 
 use std::cmp::Ordering;
 

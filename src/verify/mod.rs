@@ -21,6 +21,7 @@
 //! - `tally`: the counts and the keys shown.
 
 pub mod by_commands;
+pub mod by_payload;
 pub mod canonical;
 pub mod check;
 pub mod check_loop;
@@ -96,7 +97,7 @@ impl Verifier {
         let recheck = matches!(config.source, Endpoint::Server(_));
         let judge = judge::Judge::new(
             Arc::clone(&self.tally),
-            Box::new(by_commands::ByCommands),
+            Box::new(by_payload::ByPayload::default()),
             ends::Ends::new(Arc::clone(config), Arc::clone(&self.signal)),
             recheck,
             config.copy_ttl,
