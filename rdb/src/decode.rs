@@ -363,12 +363,19 @@ impl<'a> Packed<'a> {
     }
 
     /// A vector sized for the declared count of records of `per` elements.
-    fn vec_for<T>(&self, ctx: &mut Ctx, per: usize) -> Result<Vec<T>, Error> {
+    /// The element count the header declares (0 if unknown) and the bytes
+    /// of entries left.
+    fn sizes(&self) -> (usize, usize) {
         let (declared, remaining) = match self {
             Packed::Listpack(lp) => (lp.declared(), lp.remaining()),
             Packed::Ziplist(zl) => (zl.declared(), zl.remaining()),
         };
-        let n = declared.unwrap_or(0) / per;
+        (declared.unwrap_or(0), remaining)
+    }
+
+    fn vec_for<T>(&self, ctx: &mut Ctx, per: usize) -> Result<Vec<T>, Error> {
+        let (declared, remaining) = self.sizes();
+        let n = declared / per;
         // An element takes at least 2 bytes in either format.
         ctx.vec_for(n as u64, remaining, 2 * per)
     }
@@ -382,9 +389,9 @@ impl<'a> Packed<'a> {
 
     /// Appends every element to `out`.
     fn elems(mut self, ctx: &mut Ctx, out: &mut Vec<Bytes>) -> Result<(), Error> {
-        if out.is_empty() {
-            *out = self.vec_for(ctx, 1)?;
-        }
+        let (declared, remaining) = self.sizes();
+        // An element takes at least 2 bytes in either format.
+        ctx.reserve(out, declared, remaining, 2)?;
         while let Some(e) = self.next()? {
             let s = e.into_bytes(ctx)?;
             ctx.push(out, s)?;

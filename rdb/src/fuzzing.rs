@@ -20,7 +20,7 @@ const TARGETS: [u16; 5] = [7, 9, 10, 12, 80];
 
 /// `data` as a payload body (type byte, object, version): decoded with a
 /// valid CRC appended, and as it is. Neither may panic. Whatever decodes is
-/// encoded for each of [`TARGETS`] it fits, and must decode back to the
+/// encoded for RDB 7, 9, 10, 12 and 80 where it fits, and must decode back to the
 /// same value as the target sees it ([`projected`]).
 pub fn fuzz_decode(data: &[u8]) {
     let _ = decode_with(Bytes::copy_from_slice(data), FUZZ_LIMITS);

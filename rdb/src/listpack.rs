@@ -119,7 +119,9 @@ impl<'a> Listpack<'a> {
         };
         let mut expected = [0u8; 5];
         let backlen = encode_backlen(len as u64, &mut expected);
-        if blob.bytes(p + len, backlen)? != &expected[..backlen] {
+        // Byte by byte: for 1 to 5 bytes a memcmp call costs more.
+        let actual = blob.bytes(p + len, backlen)?;
+        if (0..backlen).any(|i| actual[i] != expected[i]) {
             return Err(blob.corrupt("listpack entry length (backlen)"));
         }
         self.pos = p + len + backlen;

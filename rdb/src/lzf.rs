@@ -49,14 +49,15 @@ pub(crate) fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             if out.len() + len > out_len {
                 return None;
             }
-            if start + len <= out.len() {
-                out.extend_from_within(start..start + len);
-            } else {
-                // Overlapping: each byte may be one this reference wrote.
-                for i in 0..len {
-                    let byte = out[start + i];
-                    out.push(byte);
-                }
+            // The reference may overlap what it writes (a run repeating the
+            // last `back` bytes): copy it in pieces that are already there.
+            let mut from = start;
+            let mut left = len;
+            while left > 0 {
+                let piece = left.min(out.len() - from);
+                out.extend_from_within(from..from + piece);
+                from += piece;
+                left -= piece;
             }
         }
     }

@@ -54,6 +54,25 @@ impl Ctx {
         Ok(())
     }
 
+    /// Makes room in `vec` for `additional` more elements that each take
+    /// at least `min_size` of the `remaining` input bytes, charged.
+    pub(crate) fn reserve<T>(
+        &mut self,
+        vec: &mut Vec<T>,
+        additional: usize,
+        remaining: usize,
+        min_size: usize,
+    ) -> Result<(), Error> {
+        let additional = additional.min(remaining / min_size.max(1));
+        let spare = vec.capacity() - vec.len();
+        if additional > spare {
+            let grow = additional.max(vec.capacity());
+            self.budget.charge_items(grow, size_of::<T>())?;
+            vec.reserve_exact(grow);
+        }
+        Ok(())
+    }
+
     /// A vector for `count` elements that each take at least `min_size`
     /// bytes of the `remaining` input: preallocated only as far as the input
     /// could fill it, and charged.
