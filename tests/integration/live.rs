@@ -142,6 +142,29 @@ fn a_writer_during_and_after_the_scan_ends_with_equal_ends() {
     assert!(f("copied") >= (PER_TYPE * 5) as f64, "{}", run.stdout);
 }
 
+/// Writes the source acknowledged before the signal are applied even when
+/// rump had not read their notifications yet: rump is frozen (SIGSTOP)
+/// while the writer makes 5,000 new keys, gets SIGINT while frozen, and is
+/// thawed; it reads the notifications up to a last PING before it stops.
+#[test]
+fn writes_acknowledged_before_the_signal_are_applied_even_if_unread() {
+    let source = Server::start();
+    set_events(&mut source.client(), "KA");
+    let (target, mut writer, rump) = following(&source);
+    rump.signal("STOP");
+    let lines: Vec<String> = (0..5000).map(|i| format!("SET fresh:{i} v{i}")).collect();
+    writer.send(&lines);
+    writer.sync(SYNC, WITHIN);
+    rump.signal("INT");
+    rump.signal("CONT");
+    let run = rump.wait(WITHIN);
+    writer.finish();
+    run.success();
+    assert_eq!(target.client().dbsize(), 5001, "{}", run.stderr);
+    assert_same_data(&source, &target);
+    assert!(run.json_field("live_applied") >= 5000.0, "{}", run.stdout);
+}
+
 /// Without keyspace notifications, `--live` refuses to start: exit 1, one
 /// line saying how to enable them, nothing written to the target, and the
 /// setting left alone.
