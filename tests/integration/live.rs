@@ -382,6 +382,8 @@ fn live_with_what_it_cannot_follow_is_a_usage_error() {
 fn a_cluster_source_is_followed_on_every_master() {
     let cluster = shared_cluster();
     let prefix = "live:";
+    // Left on: notifications only cost the shared cluster a little work,
+    // and no other test reads them.
     for master in &cluster.masters {
         set_events(&mut master.client(), "KA");
     }
