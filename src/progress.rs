@@ -147,6 +147,20 @@ pub struct LiveCounts {
     pub lag_ms: u64,
 }
 
+impl LiveCounts {
+    /// `; live: …`, appended to the progress and summary lines.
+    fn describe(&self) -> String {
+        format!(
+            "; live: {} changes applied, {} deleted, {} pending, lag {} ms, {} rescans",
+            group(self.applied),
+            group(self.deleted),
+            group(self.pending),
+            group(self.lag_ms),
+            self.rescans
+        )
+    }
+}
+
 /// The outcome of a run, as the summary line and `--json` report it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Summary {
@@ -203,14 +217,7 @@ impl Summary {
             line.push_str(&format!(", {} transcoded", group(self.transcoded)));
         }
         if let Some(live) = &self.live {
-            line.push_str(&format!(
-                "; live: {} changes applied, {} deleted, {} pending, lag {} ms, {} rescans",
-                group(live.applied),
-                group(live.deleted),
-                group(live.pending),
-                group(live.lag_ms),
-                live.rescans
-            ));
+            line.push_str(&live.describe());
         }
         if let Some(signal) = self.interrupted {
             line.push_str(&format!(", interrupted by {signal}"));
@@ -349,6 +356,10 @@ fn progress_line(s: &Summary) -> String {
         let eta = (s.total - s.done()) as f64 / rate;
         line.push_str(&format!(", ETA {}", human_duration(eta)));
     }
+    // `--live`: what the operator watches before switching over.
+    if let Some(live) = &s.live {
+        line.push_str(&live.describe());
+    }
     line
 }
 
@@ -458,5 +469,36 @@ mod tests {
             assert!(json.contains(field), "{field} in {json}");
         }
         assert!(s.line().contains("interrupted by SIGINT"));
+    }
+
+    #[test]
+    fn live_counts_show_in_progress_and_summary() {
+        let s = Summary {
+            total: 10,
+            copied: 10,
+            seconds: 1.0,
+            live: Some(LiveCounts {
+                applied: 1234,
+                deleted: 5,
+                rescans: 1,
+                pending: 42,
+                lag_ms: 7,
+            }),
+            ..Summary::default()
+        };
+        let said = "; live: 1,234 changes applied, 5 deleted, 42 pending, lag 7 ms, 1 rescans";
+        assert!(progress_line(&s).ends_with(said), "{}", progress_line(&s));
+        assert!(s.line().contains(said), "{}", s.line());
+        let json = s.json();
+        for field in [
+            "\"live_applied\":1234",
+            "\"live_deleted\":5",
+            "\"rescans\":1",
+            "\"live_pending\":42",
+            "\"live_lag_ms\":7",
+        ] {
+            assert!(json.contains(field), "{field} in {json}");
+        }
+        assert!(!Summary::default().json().contains("live_applied"));
     }
 }

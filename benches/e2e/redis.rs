@@ -353,6 +353,21 @@ impl Conn {
         Ok(out)
     }
 
+    /// Writes one batch and reads its replies on this thread (for many small
+    /// batches, where [`Conn::pipeline`]'s writer thread would cost more than
+    /// it saves); an error reply is an `Err`.
+    #[allow(dead_code)] // used by benches/live.rs only
+    pub(crate) fn send_batch(&mut self, mut batch: Batch) -> Res<()> {
+        write_requests(&mut self.sink, &mut batch.req)
+            .map_err(|e| format!("{}: write: {e}", self.name))?;
+        for _ in 0..batch.count {
+            if let Frame::Error(e) = self.read_frame()? {
+                return Err(format!("{}: {}", self.name, String::from_utf8_lossy(&e)));
+            }
+        }
+        Ok(())
+    }
+
     /// Writes `batches` from a second thread while this one decodes the replies
     /// and hands each to `on_reply`; stops at the first error from either side.
     pub(crate) fn pipeline(

@@ -97,7 +97,10 @@ pub enum FeedEvent {
     /// A key changed (`event` is the notification's name: `set`, `del`,
     /// `expired`, `rename_from`, …).
     Changed { key: Bytes, event: Bytes },
-    /// Something rump does not act on (a PONG, another channel).
+    /// The answer to a `PING`: every event the server published before it
+    /// took the `PING` has arrived.
+    Pong,
+    /// Something rump does not act on (another channel).
     Other,
 }
 
@@ -141,6 +144,8 @@ impl Feed {
                     String::from_utf8_lossy(&e)
                 ))
             }
+            // RESP3 answers a subscriber's PING as any other client's.
+            Frame::Simple(s) if s.eq_ignore_ascii_case(b"PONG") => return Ok(FeedEvent::Pong),
             _ => return Ok(FeedEvent::Other),
         };
         let kind = match parts.first() {
@@ -152,6 +157,7 @@ impl Feed {
                 self.subscribed = true;
                 Ok(FeedEvent::Subscribed)
             }
+            b"pong" => Ok(FeedEvent::Pong),
             b"pmessage" => {
                 let (Some(Frame::Bulk(channel)), Some(Frame::Bulk(event))) =
                     (parts.get(2), parts.get(3))
@@ -264,6 +270,10 @@ mod tests {
             bulk("set"),
         ]);
         assert_eq!(feed.on_frame(other_db), Ok(FeedEvent::Other));
+        let pong = Frame::Array(vec![bulk("pong"), bulk("")]);
+        assert_eq!(feed.on_frame(pong), Ok(FeedEvent::Pong));
+        let pong3 = Frame::Simple(Bytes::from_static(b"PONG"));
+        assert_eq!(feed.on_frame(pong3), Ok(FeedEvent::Pong));
         let broken = Frame::Array(vec![bulk("pmessage"), bulk("p")]);
         assert!(feed.on_frame(broken).is_err());
     }

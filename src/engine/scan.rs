@@ -139,13 +139,31 @@ pub struct ScanRole {
 }
 
 /// FLUSHDB and FLUSHALL raise no keyspace event, so `--live` watches
-/// `DBSIZE`: a fall to 0 that the changes seen do not explain is a flush.
+/// `DBSIZE`: every key that goes away raises an event, so a fall of more
+/// keys than events were seen since the last sample is a flush, when it
+/// is a fall to 0 or of more than half the keys (an application writing on
+/// at once refills the db before the next sample; a few events not yet
+/// read when DBSIZE is answered are far from half the keys).
 #[derive(Debug)]
 struct FlushWatch {
     due: std::time::Instant,
     in_flight: bool,
     last: Option<i64>,
+    /// Events seen since the last sample, for any key of the node.
     marked: u64,
+}
+
+impl FlushWatch {
+    /// True when `now` keys after `last` is a fall the events do not
+    /// explain (see [`FlushWatch`]).
+    fn is_flush(&self, now: i64) -> bool {
+        let Some(last) = self.last.filter(|&last| last > 0) else {
+            return false;
+        };
+        let fell = u64::try_from(last - now).unwrap_or(0);
+        let unexplained = fell.saturating_sub(self.marked);
+        unexplained > 0 && (now == 0 || unexplained.saturating_mul(2) > last as u64)
+    }
 }
 
 /// How often `--live` asks `DBSIZE`.
@@ -227,13 +245,15 @@ impl ScanRole {
     /// on the target if it is gone). A dirty set that overflows is dropped
     /// and the node scanned again, which is said.
     pub fn mark_dirty(&mut self, key: Bytes, now: std::time::Instant) {
+        // Every event counts for the flush watch, selected or not: DBSIZE
+        // counts every key of the db.
+        if let Some(watch) = &mut self.live {
+            watch.marked += 1;
+        }
         if !self.selected_by_filters(&key) {
             return;
         }
         self.dirty.mark(key, now);
-        if let Some(watch) = &mut self.live {
-            watch.marked += 1;
-        }
         if self.dirty.take_overflow() {
             self.stats.notice(format!(
                 "source {}: more than {} changed keys wait to be copied: forgetting them and \
@@ -485,19 +505,16 @@ impl ScanRole {
         let Frame::Integer(now) = frame else {
             return;
         };
-        let flushed = now == 0
-            && watch
-                .last
-                .is_some_and(|last| last > 0 && watch.marked < last as u64);
+        let flushed = watch.is_flush(now);
         let before = watch.last.unwrap_or(0);
         watch.last = Some(now);
         watch.marked = 0;
         if flushed {
             self.stats.notice(format!(
-                "source {}: the database was flushed (DBSIZE fell from {before} to 0, which raises \
-                 no keyspace event); rump cannot tell which target keys came from the source, so \
-                 it deletes none of them: run FLUSHDB on the target if it holds only this \
-                 migration's keys. Scanning the source again",
+                "source {}: the database was flushed (DBSIZE fell from {before} to {now}, which \
+                 raises no keyspace event); rump cannot tell which target keys came from the \
+                 source, so it deletes none of them: run FLUSHDB on the target if it holds only \
+                 this migration's keys. Scanning the source again",
                 self.name
             ));
             self.rescan();
@@ -881,6 +898,41 @@ mod tests {
         // The rescan starts at cursor 0.
         scan.issue(&mut out, None);
         assert!(sent(&mut out).contains("SCAN\r\n$1\r\n0\r\n"));
+    }
+
+    #[test]
+    fn a_fall_the_events_do_not_explain_is_a_flush() {
+        let watch = |last: Option<i64>, marked: u64| FlushWatch {
+            due: std::time::Instant::now(),
+            in_flight: false,
+            last,
+            marked,
+        };
+        // Flushed, then refilled at once by a busy application.
+        assert!(watch(Some(12_000), 200).is_flush(200));
+        assert!(watch(Some(5), 0).is_flush(0));
+        assert!(watch(Some(1000), 0).is_flush(400));
+        // Every key deleted by a command: each raised an event.
+        assert!(!watch(Some(10), 10).is_flush(0));
+        assert!(!watch(Some(12_000), 11_900).is_flush(200));
+        // A few events not read yet when DBSIZE was answered.
+        assert!(!watch(Some(1000), 0).is_flush(600));
+        // Growth, and nothing to compare with.
+        assert!(!watch(Some(10), 0).is_flush(20));
+        assert!(!watch(None, 0).is_flush(0));
+        assert!(!watch(Some(0), 0).is_flush(0));
+    }
+
+    #[test]
+    fn events_for_keys_not_selected_count_for_the_flush_watch() {
+        let (mut scan, _, _) = role(ExpiryRead::Skip);
+        scan.opts.match_pattern = Some(b"a:*".to_vec());
+        scan.follow_changes();
+        let now = std::time::Instant::now();
+        scan.mark_dirty(Bytes::from_static(b"b:1"), now);
+        scan.mark_dirty(Bytes::from_static(b"a:1"), now);
+        assert_eq!(scan.dirty().0, 1, "only the selected key is copied");
+        assert_eq!(scan.live.as_ref().map(|w| w.marked), Some(2));
     }
 
     #[test]

@@ -68,6 +68,24 @@ pub struct FeedOf {
     /// The connection was lost: once subscribed again, rescan the node.
     lost: bool,
     ping_at: Instant,
+    /// `PING`s sent on this connection and not answered yet.
+    pongs_owed: u32,
+    /// Where the feed is in the end of a live sync.
+    end: FeedEnd,
+}
+
+/// How a notification connection ends a live sync. At the signal, rump
+/// sends a last `PING` and keeps reading events until its answer: the
+/// server sends a subscriber's messages in order, so every change made
+/// before the signal (every write the application had acknowledged) has
+/// then been seen, and is applied before rump exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FeedEnd {
+    Following,
+    /// The last `PING` is sent; events are read until its answer.
+    Draining,
+    /// Nothing more is read.
+    Settled,
 }
 
 impl FeedOf {
@@ -78,6 +96,8 @@ impl FeedOf {
             node,
             lost: false,
             ping_at: Instant::now() + FEED_PING_EVERY,
+            pongs_owed: 0,
+            end: FeedEnd::Following,
         }
     }
 }
@@ -205,7 +225,7 @@ impl SourceLoop {
             }
             // A live sync ends only when drained: until then, changes come.
             let all_done =
-                (!self.live || self.drained) && self.nodes.iter().all(|n| n.scan.is_done());
+                (!self.live || self.settled()) && self.nodes.iter().all(|n| n.scan.is_done());
             if self.held.is_none() && !self.batch.is_empty() && (all_done || self.idle()) {
                 // Nothing in flight: hand over what we have rather than wait.
                 let batch = self.take_batch();
@@ -290,6 +310,18 @@ impl SourceLoop {
             self.drained = true;
             for node in self.nodes.iter_mut() {
                 node.scan.stop_scanning();
+                let Some(feed) = node.feed.as_mut() else {
+                    continue;
+                };
+                if node.link.is_down() || !feed.feed.is_subscribed() {
+                    // What it would have said is lost with it.
+                    feed.end = FeedEnd::Settled;
+                    continue;
+                }
+                node.link.conn.out().cmd().arg(b"PING").send();
+                node.link.conn.owe(1);
+                feed.pongs_owed += 1;
+                feed.end = FeedEnd::Draining;
             }
         }
         let scanners = || self.nodes.iter().filter(|n| n.feed.is_none());
@@ -318,31 +350,50 @@ impl SourceLoop {
             .store(lag, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// `--live`: draining, and every notification connection has said
+    /// what came before the signal.
+    fn settled(&self) -> bool {
+        self.drained
+            && self
+                .nodes
+                .iter()
+                .all(|n| n.feed.as_ref().map_or(true, |f| f.end == FeedEnd::Settled))
+    }
+
     /// A notification connection's turn: reconnect (then subscribe again
     /// and rescan), read the events, mark each named key dirty on its node.
     /// Read whatever the target's speed, so the server never drops this
     /// client for a full output buffer.
     fn drive_feed(&mut self, token: Token) -> Result<bool, Error> {
-        if self.drained {
-            // Changes after the signal are not followed.
-            return Ok(false);
-        }
         let Some((node, registry)) = self.nodes.get_mut(token) else {
             return Ok(false);
         };
         let Some(feed) = node.feed.as_mut() else {
             return Ok(false);
         };
+        if feed.end == FeedEnd::Settled {
+            // Changes after the signal are not followed.
+            return Ok(false);
+        }
         match node.link.tick(registry, &self.stats)? {
             LinkEvent::Steady => {}
+            LinkEvent::Reconnected | LinkEvent::Restarted(_) if feed.end == FeedEnd::Draining => {
+                // Lost while stopping: nothing is rescanned any more.
+                lost_while_stopping(&self.stats, node.link.conn.name());
+                feed.end = FeedEnd::Settled;
+                return Ok(false);
+            }
             LinkEvent::Reconnected | LinkEvent::Restarted(_) => {
                 self.stats.notice(format!(
-                    "source {}: the notification connection was lost; changes made meanwhile                      cannot be replayed, so the source is scanned again",
+                    "source {}: the notification connection was lost; changes made meanwhile \
+                     cannot be replayed, so the source is scanned again (keys deleted meanwhile \
+                     stay on the target)",
                     node.link.conn.name()
                 ));
                 let owed = feed.feed.subscribe(node.link.conn.out());
                 node.link.conn.owe(owed);
                 feed.lost = true;
+                feed.pongs_owed = 0;
             }
         }
         if node.link.is_down() {
@@ -354,6 +405,14 @@ impl SourceLoop {
             while let Some(frame) = conn.next_frame()? {
                 match feed.feed.on_frame(frame) {
                     Ok(FeedEvent::Changed { key, .. }) => changed.push(key),
+                    Ok(FeedEvent::Pong) => {
+                        feed.pongs_owed = feed.pongs_owed.saturating_sub(1);
+                        if feed.end == FeedEnd::Draining && feed.pongs_owed == 0 {
+                            feed.end = FeedEnd::Settled;
+                            // What follows came after the signal.
+                            break;
+                        }
+                    }
                     Ok(FeedEvent::Subscribed | FeedEvent::Other) => {}
                     Err(message) => {
                         return Err(Error::Server {
@@ -365,9 +424,11 @@ impl SourceLoop {
                     }
                 }
             }
-            if conn.owed() == 0 && Instant::now() >= feed.ping_at {
+            let following = feed.end == FeedEnd::Following;
+            if following && feed.pongs_owed == 0 && Instant::now() >= feed.ping_at {
                 conn.out().cmd().arg(b"PING").send();
                 conn.owe(1);
+                feed.pongs_owed += 1;
                 feed.ping_at = Instant::now() + FEED_PING_EVERY;
             }
             conn.flush()
@@ -382,7 +443,13 @@ impl SourceLoop {
             Ok(()) => node.link.check_silence(registry, &self.stats)?,
             Err(e) => node.link.lose(e, registry, &self.stats)?,
         }
-        let busy = node.link.conn.may_read();
+        if feed.end == FeedEnd::Draining && node.link.is_down() {
+            lost_while_stopping(&self.stats, node.link.conn.name());
+            feed.end = FeedEnd::Settled;
+        }
+        // Keys just marked are to be read at once: the next wait must not
+        // sleep for an event before the scanner's turn issues their DUMPs.
+        let busy = node.link.conn.may_read() || !changed.is_empty() || rescan;
         let now = Instant::now();
         if let Some((scanner, _)) = self.nodes.get_mut(target) {
             for key in changed {
@@ -521,6 +588,15 @@ impl SourceLoop {
             Err(SendError::Disconnected) => Ok(false),
         }
     }
+}
+
+/// A notification connection lost after the signal: the changes it had not
+/// delivered yet are not known, which is said.
+fn lost_while_stopping(stats: &Stats, name: &str) {
+    stats.notice(format!(
+        "source {name}: the notification connection was lost while stopping; changes made just \
+         before the signal may not be applied"
+    ));
 }
 
 /// Reads what a ready node's server sent, issues what its windows allow and

@@ -23,6 +23,9 @@ mod failure;
 mod faults;
 /// Hostile peers (a scripted fake source): garbage, HTTP, stalls, endless replies.
 mod hostile;
+/// Live sync: a writer during and after the scan, refusals, the setting
+/// put back, a lost notification connection, a flush, a cluster source.
+mod live;
 /// Server → server copies: every type, binary data, filters, options.
 mod migrate;
 /// One test per fixed bug, named r<issue>.

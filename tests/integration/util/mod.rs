@@ -23,6 +23,8 @@ use resp::{Decoder, Frame, Requests};
 pub mod cluster;
 /// A scripted fake server, for replies no real server sends.
 pub mod fake;
+/// `--live`: a writer process, a rump read as it runs, keys and changes.
+pub mod live;
 /// TLS: test certificates, `redis-server --tls-port`, a TLS cluster.
 pub mod tls;
 
