@@ -10,7 +10,7 @@
 //! until the socket says `WouldBlock` or plaintext is available, as mio's
 //! edge-triggered readiness requires.
 //!
-//! A failed handshake becomes one sentence a user can act on ([`describe`]):
+//! A failed handshake becomes one sentence a user can act on (`describe`):
 //! rustls's errors name the TLS detail, not what to do about it.
 
 use std::fmt;
