@@ -80,6 +80,6 @@ pub use value::{
     Value,
 };
 pub use version::{
-    min_version_for_type, plan, type_supported, types, version_accepted, Plan,
-    FIRST_VALKEY_VERSION, LAST_COMMON_VERSION, OLDEST_DUMP_VERSION,
+    min_version_for_type, plan, rdb_version_for, type_supported, types, version_accepted, Plan,
+    ServerLine, FIRST_VALKEY_VERSION, LAST_COMMON_VERSION, OLDEST_DUMP_VERSION,
 };

@@ -134,6 +134,40 @@ pub fn version_accepted(target: u16, payload: u16) -> bool {
     !(is_valkey_line(target) && payload > LAST_COMMON_VERSION && !is_valkey_line(payload))
 }
 
+/// Which line of servers a version number belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerLine {
+    /// Redis (`INFO server` has `redis_version` and no `valkey_version`).
+    Redis,
+    /// Valkey (`server_name:valkey`, `valkey_version`; its `redis_version`
+    /// stays at 7.2.4 for compatibility and says nothing).
+    Valkey,
+}
+
+/// The RDB version a server of `line` at `major.minor` writes (and so the
+/// newest its `RESTORE` accepts), or `None` for versions this crate does
+/// not know: before `DUMP` existed, or newer than the last one checked.
+/// A caller should then learn it from the first refusal, not guess.
+///
+/// From `RDB_VERSION` in each release's rdb.h, and measured for Redis 6.2,
+/// 7.0, Valkey 8.1 and 9.1 (their `DUMP` footers, `tests/servers.rs`).
+pub fn rdb_version_for(line: ServerLine, major: u32, minor: u32) -> Option<u16> {
+    Some(match (line, major, minor) {
+        (ServerLine::Redis, 2, 6..) | (ServerLine::Redis, 3, 0..=1) => 6,
+        (ServerLine::Redis, 3, _) => 7,
+        (ServerLine::Redis, 4, _) => 8,
+        (ServerLine::Redis, 5 | 6, _) => 9,
+        (ServerLine::Redis, 7, 0..=1) => 10,
+        (ServerLine::Redis, 7, 2..=3) => 11,
+        (ServerLine::Redis, 7, _) | (ServerLine::Redis, 8, 0..=5) => 12,
+        (ServerLine::Redis, 8, 6..=7) => 13,
+        (ServerLine::Valkey, 7 | 8, _) => LAST_COMMON_VERSION,
+        (ServerLine::Valkey, 9, 0..=1) => FIRST_VALKEY_VERSION,
+        (ServerLine::Valkey, 9, 2..=3) => 81,
+        _ => return None,
+    })
+}
+
 /// What to do with one payload for one target, cheapest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Plan {
@@ -204,6 +238,26 @@ mod tests {
         assert!(!version_accepted(80, 12));
         assert!(!version_accepted(80, 79));
         assert!(!version_accepted(12, 80));
+    }
+
+    #[test]
+    fn server_versions_to_rdb_versions() {
+        use ServerLine::*;
+        assert_eq!(rdb_version_for(Redis, 2, 4), None);
+        assert_eq!(rdb_version_for(Redis, 2, 8), Some(6));
+        assert_eq!(rdb_version_for(Redis, 3, 2), Some(7));
+        assert_eq!(rdb_version_for(Redis, 4, 0), Some(8));
+        assert_eq!(rdb_version_for(Redis, 6, 2), Some(9));
+        assert_eq!(rdb_version_for(Redis, 7, 0), Some(10));
+        assert_eq!(rdb_version_for(Redis, 7, 2), Some(11));
+        assert_eq!(rdb_version_for(Redis, 7, 4), Some(12));
+        assert_eq!(rdb_version_for(Redis, 8, 4), Some(12));
+        assert_eq!(rdb_version_for(Redis, 8, 6), Some(13));
+        assert_eq!(rdb_version_for(Redis, 9, 0), None);
+        assert_eq!(rdb_version_for(Valkey, 8, 1), Some(11));
+        assert_eq!(rdb_version_for(Valkey, 9, 1), Some(80));
+        assert_eq!(rdb_version_for(Valkey, 9, 2), Some(81));
+        assert_eq!(rdb_version_for(Valkey, 10, 0), None);
     }
 
     #[test]

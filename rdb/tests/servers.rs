@@ -268,3 +268,42 @@ fn field_ttls_restore_on_valkey_9() {
         );
     }
 }
+
+/// `rdb_version_for` maps each server's `INFO server` version to the RDB
+/// version its own `DUMP` footers carry.
+#[test]
+fn info_versions_map_to_the_rdb_version_each_server_writes() {
+    for version in VERSIONS {
+        let server = Server::start(version);
+        let mut c = server.client();
+        let info = match c.cmd(&[b"INFO", b"server"]) {
+            Ok(resp::Frame::Bulk(b)) => String::from_utf8_lossy(&b).into_owned(),
+            other => panic!("INFO replied {other:?}"),
+        };
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.trim().to_owned())
+        };
+        let (line, v) = match field("valkey_version") {
+            Some(v) => (rdb::ServerLine::Valkey, v),
+            None => (
+                rdb::ServerLine::Redis,
+                field("redis_version").expect("redis_version"),
+            ),
+        };
+        let mut parts = v
+            .split('.')
+            .map(|p| p.parse::<u32>().expect("numeric version"));
+        let (major, minor) = (parts.next().expect("major"), parts.next().expect("minor"));
+        assert!(c.cmd(&[b"SET", b"k", b"v"]).is_ok());
+        let footer = rdb::payload_version(&c.dump(b"k")).expect("footer");
+        assert_eq!(footer, version.rdb, "{}", version.name);
+        assert_eq!(
+            rdb::rdb_version_for(line, major, minor),
+            Some(footer),
+            "{} {v}",
+            version.name
+        );
+    }
+}
