@@ -353,22 +353,6 @@ fn rate_limit_spreads_keys_over_time() {
 }
 
 #[test]
-fn valkey_8_to_redis_7_fails_clearly_on_the_newer_payload_format() {
-    let source = Server::start_with(Flavor::Valkey, &[]);
-    let target = Server::start();
-    source.client().ok(&["SET", "k", "v"]);
-    let run = rump(&["-from", &source.url(), "-to", &target.url()]);
-    run.expect_code(1);
-    assert!(run.stderr.contains("payload version"), "{}", run.stderr);
-    assert!(run.stderr.contains("newer DUMP format"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(&format!("127.0.0.1:{}", target.port)),
-        "{}",
-        run.stderr
-    );
-}
-
-#[test]
 fn redis_7_to_valkey_8_copies_everything() {
     let source = Server::start();
     let target = Server::start_with(Flavor::Valkey, &[]);
