@@ -24,6 +24,8 @@ mod redis;
 mod report;
 #[path = "e2e/topology.rs"]
 mod topology;
+#[path = "e2e/transcode.rs"]
+mod transcode;
 #[path = "e2e/verify.rs"]
 mod verify;
 
@@ -31,12 +33,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use ceiling::Probe;
+use ceiling::{Probe, Rate};
 use data::{Dataset, Size};
 use redis::tls::Mode;
 use redis::Res;
-use report::{DatasetResult, Meta, Run};
-use topology::{Lab, Nodes, Side, Topology};
+use report::{DatasetResult, Meta, Run, Servers};
+use topology::{Binaries, Lab, Nodes, Side, Topology};
+use transcode::TypeRate;
 
 const HELP: &str = "\
 e2e: end-to-end benchmark of rump (see BENCHMARKS.md)
@@ -73,7 +76,12 @@ options:
                        plain (default), tls (every server also gets a TLS port with a
                        certificate from a CA the harness makes; rump gets rediss:// URLs
                        and --tls-ca), both (= plain,tls)
-  --redis-server PATH  server binary (default redis-server; a valkey-server works)
+  --redis-server PATH  server binary of both ends (default redis-server; a valkey-server works)
+  --source-server LIST comma-separated server binaries of the source (default --redis-server):
+                       each gets its own source server with the same data, and every
+                       repetition copies from each in turn into the same target, so a
+                       cross-version copy alternates with a same-version one (issue 11)
+  --target-server PATH server binary of the target (default --redis-server)
   --redis-cli PATH     creates the clusters (default redis-cli; valkey-cli works)
   --out PATH           JSON output path (default bench-results/e2e-<timestamp>.json)
   -h, --help           this text
@@ -95,7 +103,9 @@ struct Config {
     verify: bool,
     ceilings: bool,
     sample: usize,
-    redis_server: PathBuf,
+    /// One source server per binary, all loaded with the same data.
+    source_servers: Vec<PathBuf>,
+    target_server: PathBuf,
     redis_cli: PathBuf,
     topologies: Vec<Topology>,
     modes: Vec<Mode>,
@@ -133,13 +143,16 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
         verify: false,
         ceilings: true,
         sample: 1000,
-        redis_server: PathBuf::from("redis-server"),
+        source_servers: Vec::new(),
+        target_server: PathBuf::new(),
         redis_cli: PathBuf::from("redis-cli"),
         topologies: vec![Topology::Standalone],
         modes: vec![Mode::Plain],
         out: None,
         args: args.clone(),
     };
+    let mut redis_server = PathBuf::from("redis-server");
+    let mut target_server = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -184,7 +197,11 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
             "--no-rump" => config.rump = None,
             "--verify" => config.verify = true,
             "--no-ceilings" => config.ceilings = false,
-            "--redis-server" => config.redis_server = PathBuf::from(value()?),
+            "--redis-server" => redis_server = PathBuf::from(value()?),
+            "--source-server" | "--source-servers" => {
+                config.source_servers = list(&value()?, |p| Ok(PathBuf::from(p)))?;
+            }
+            "--target-server" => target_server = Some(PathBuf::from(value()?)),
             "--redis-cli" => config.redis_cli = PathBuf::from(value()?),
             "--topology" | "--topologies" => {
                 config.topologies = list(&value()?, Topology::parse)?;
@@ -201,6 +218,10 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
             _ => return Err(format!("unknown argument {arg:?}")),
         }
     }
+    if config.source_servers.is_empty() {
+        config.source_servers = vec![redis_server.clone()];
+    }
+    config.target_server = target_server.unwrap_or(redis_server);
     if config.datasets.is_empty() {
         return Err("--dataset: no dataset named".to_owned());
     }
@@ -240,43 +261,73 @@ fn run(config: &Config) -> Res<()> {
     let tls = config.modes.contains(&Mode::Tls);
     let mut meta = None;
     let mut results = Vec::new();
+    let bins = Binaries {
+        sources: &config.source_servers,
+        target: &config.target_server,
+        cli: &config.redis_cli,
+    };
     for &topology in &config.topologies {
         eprintln!("e2e: starting the servers ({})", topology.arrow());
-        let lab = Lab::start(&config.redis_server, &config.redis_cli, topology, tls)?;
+        let lab = Lab::start(&bins, topology, tls)?;
         // Untimed work (loading, SCAN, DUMP) goes through the plain ports.
-        let mut src = lab.source.nodes()?;
-        let mut ends = config
-            .modes
+        let mut srcs = lab
+            .sources
             .iter()
-            .map(|&mode| {
-                Ok(End {
-                    mode,
-                    src: lab.source.nodes_in(mode)?,
-                    tgt: lab.target.nodes_in(mode)?,
-                })
-            })
+            .map(Side::nodes)
             .collect::<Res<Vec<_>>>()?;
+        let mut ends = Vec::new();
+        for &mode in &config.modes {
+            for (source, side) in lab.sources.iter().enumerate() {
+                ends.push(End {
+                    mode,
+                    source,
+                    src: side.nodes_in(mode)?,
+                    tgt: lab.target.nodes_in(mode)?,
+                });
+            }
+        }
         if meta.is_none() {
             let negotiated = ends
                 .iter_mut()
                 .find_map(|end| end.src.first().tls_description());
             meta = Some(make_meta(
                 config,
-                src.first(),
+                srcs[0].first(),
                 date.clone(),
                 tck,
                 negotiated,
             )?);
         }
-        eprintln!(
-            "e2e: source {}, target {}, CLK_TCK {tck}",
-            lab.source.describe(),
-            lab.target.describe(),
-        );
-        let expiry = ceiling::expiry_command(src.first())?;
+        let mut tgt = lab.target.nodes()?;
+        let target = product(tgt.first())?;
+        let ctx = LabContext {
+            servers: srcs
+                .iter_mut()
+                .map(|src| {
+                    Ok(Servers {
+                        source: product(src.first())?,
+                        target: target.clone(),
+                    })
+                })
+                .collect::<Res<_>>()?,
+            expiry: srcs
+                .iter_mut()
+                .map(|src| ceiling::expiry_command(src.first()))
+                .collect::<Res<_>>()?,
+            target_rdb: transcode::rdb_version(tgt.first())?,
+        };
+        for (side, servers) in lab.sources.iter().zip(&ctx.servers) {
+            eprintln!(
+                "e2e: source {} ({}), target {} ({}), CLK_TCK {tck}",
+                side.describe(),
+                servers.source,
+                lab.target.describe(),
+                servers.target,
+            );
+        }
         for &dataset in &config.datasets {
             results.extend(run_dataset(
-                config, &lab, topology, &mut src, &mut ends, dataset, expiry, tck,
+                config, &lab, &ctx, topology, &mut srcs, &mut ends, dataset, tck,
             )?);
         }
     }
@@ -293,10 +344,29 @@ fn run(config: &Config) -> Res<()> {
     Ok(())
 }
 
-/// The connections of one mode: the ceilings, the flushes before each run
-/// and the check after it go through these.
+/// "redis 7.0.15" or "valkey 8.1.8", from `INFO server`.
+fn product(conn: &mut redis::Conn) -> Res<String> {
+    Ok(match conn.info_field("server", "valkey_version") {
+        Ok(v) => format!("valkey {v}"),
+        Err(_) => format!("redis {}", conn.info_field("server", "redis_version")?),
+    })
+}
+
+/// What is known of a lab's servers, per source.
+struct LabContext {
+    servers: Vec<Servers>,
+    /// The expiry read of each source (`PEXPIRETIME`, or `PTTL` before 7.0).
+    expiry: Vec<&'static [u8]>,
+    /// The newest payload version the target reads.
+    target_rdb: Option<u16>,
+}
+
+/// The connections of one mode and one source: the ceilings, the flushes
+/// before each run and the check after it go through these.
 struct End {
     mode: Mode,
+    /// Which of the lab's sources.
+    source: usize,
     src: Nodes,
     tgt: Nodes,
 }
@@ -318,7 +388,7 @@ fn make_meta(
                 src.info_field("server", "redis_version")?
             ),
         },
-        server_binary: config.redis_server.display().to_string(),
+        server_binary: server_binaries(config),
         cores: std::thread::available_parallelism().map_or(0, usize::from),
         clk_tck: tck,
         rump_version: config.rump.as_deref().map_or("-".to_owned(), tool_version),
@@ -333,6 +403,20 @@ fn make_meta(
         eprintln!("e2e: the harness's TLS connections negotiated {tls}");
     }
     Ok(meta)
+}
+
+/// The binary of both ends, or of each source and the target.
+fn server_binaries(config: &Config) -> String {
+    let sources: Vec<String> = config
+        .source_servers
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let target = config.target_server.display().to_string();
+    match &sources[..] {
+        [one] if *one == target => target,
+        _ => format!("source {}; target {target}", sources.join(", ")),
+    }
 }
 
 /// A tool to run: rump itself, rump comparing what it copied, or a
@@ -356,10 +440,12 @@ impl Tool<'_> {
         }
     }
 
-    /// The command line in `mode`; a cluster end is named by its first
-    /// master. Over TLS rump trusts exactly the lab's CA.
-    fn command(&self, lab: &Lab, mode: Mode, rump_args: &[String]) -> Res<Command> {
-        let (from, to) = (lab.source.url_in(mode)?, lab.target.url_in(mode)?);
+    /// The command line in `mode`, from the lab's source `source`; a
+    /// cluster end is named by its first master. Over TLS rump trusts
+    /// exactly the lab's CA.
+    fn command(&self, lab: &Lab, source: usize, mode: Mode, rump_args: &[String]) -> Res<Command> {
+        let source = &lab.sources[source];
+        let (from, to) = (source.url_in(mode)?, lab.target.url_in(mode)?);
         let ca = lab
             .certs
             .as_ref()
@@ -391,7 +477,7 @@ impl Tool<'_> {
                     .replace("{to}", &to)
                     .replace("{from_host}", "127.0.0.1")
                     .replace("{to_host}", "127.0.0.1")
-                    .replace("{from_port}", &lab.source.port_in(mode)?.to_string())
+                    .replace("{from_port}", &source.port_in(mode)?.to_string())
                     .replace("{to_port}", &lab.target.port_in(mode)?.to_string())
                     .replace("{ca}", &ca);
                 let mut cmd = Command::new("sh");
@@ -402,92 +488,157 @@ impl Tool<'_> {
     }
 }
 
-/// Loads `dataset`, measures each mode's ceilings, runs every tool in every
-/// mode `--reps` times and returns one result per mode.
+/// Loads `dataset` into every source, measures each end's ceilings, runs
+/// every tool on every end (mode × source) `--reps` times and returns one
+/// result per end.
 #[allow(clippy::too_many_arguments)]
 fn run_dataset(
     config: &Config,
     lab: &Lab,
+    ctx: &LabContext,
     topology: Topology,
-    src: &mut Nodes,
+    srcs: &mut [Nodes],
     ends: &mut [End],
     dataset: Dataset,
-    expiry: &[u8],
     tck: f64,
 ) -> Res<Vec<DatasetResult>> {
     let name = match topology {
         Topology::Standalone => dataset.name().to_owned(),
         _ => format!("{} {}", dataset.name(), topology.name()),
     };
-    let modes = ends.len();
-    let tagged = |mode: Mode| match modes {
-        1 => name.clone(),
-        _ => format!("{name} {}", mode.name()),
+    let modes = config.modes.len();
+    let several = srcs.len() > 1;
+    let tagged = |end: &End| {
+        let mut tag = name.clone();
+        if modes > 1 {
+            tag = format!("{tag} {}", end.mode.name());
+        }
+        if several {
+            tag = format!("{tag} {}", ctx.servers[end.source].arrow());
+        }
+        tag
     };
-    src.flushall()?;
+    for src in srcs.iter_mut() {
+        src.flushall()?;
+    }
     for end in ends.iter_mut() {
         end.tgt.flushall()?;
     }
-    eprintln!("[{name}] loading the source");
-    let started = Instant::now();
-    let description = data::load(dataset, src, config.size)?;
-    let load_secs = started.elapsed().as_secs_f64();
-    let source_keys = src.dbsizes()?;
-    let keys: u64 = source_keys.iter().sum();
-    eprintln!("[{name}] {description}: {keys} keys in {load_secs:.1} s; SCAN + DUMP (untimed)");
     let probe = |side: &Side| Probe {
         pids: side.pids(),
         tck,
     };
-    let mut scanned = Vec::new();
-    // Not part of any ceiling, but a migration pays it: worth knowing.
-    let (scan_secs, scan_cpu) = probe(&lab.source).time(|| {
-        scanned = src.each(vec![(); src.conns.len()], |conn, ()| conn.scan_all())?;
-        Ok(())
-    })?;
-    let scan = (scan_secs, scan_cpu.iter().sum());
-    let mut ceilings = Vec::new();
-    let (bytes, largest) = if config.ceilings {
-        let dumped = src.each(scanned, ceiling::dump_all)?;
-        let found = dumped.iter().map(|d| d.keys.len() as u64).sum();
-        check_count(&name, found, keys)?;
-        let each: Vec<&[bytes::Bytes]> = dumped.iter().map(|d| &d.keys[..]).collect();
-        for end in ends.iter_mut() {
-            let name = tagged(end.mode);
-            eprintln!(
-                "[{name}] source capacity: pipelined DUMP + {}",
-                String::from_utf8_lossy(expiry)
-            );
-            let source =
-                ceiling::source_capacity(&mut end.src, &probe(&lab.source), &each, expiry)?;
-            eprintln!("[{name}] target capacity: pipelined RESTORE into an empty target");
-            let target = ceiling::target_capacity(&mut end.tgt, &probe(&lab.target), &dumped)?;
-            for (side, rate) in [("source", &source), ("target", &target)] {
+    // Per source: what was loaded, and what its payloads weigh.
+    let mut loaded = Vec::new();
+    let mut ceilings: Vec<(Option<Rate>, Option<Rate>)> =
+        ends.iter().map(|_| (None, None)).collect();
+    for (i, src) in srcs.iter_mut().enumerate() {
+        let side = &lab.sources[i];
+        let label = format!("{name} {}", ctx.servers[i].source);
+        eprintln!("[{label}] loading the source");
+        let started = Instant::now();
+        let description = data::load(dataset, src, config.size)?;
+        let load_secs = started.elapsed().as_secs_f64();
+        let source_keys = src.dbsizes()?;
+        let keys: u64 = source_keys.iter().sum();
+        eprintln!(
+            "[{label}] {description}: {keys} keys in {load_secs:.1} s; SCAN + DUMP (untimed)"
+        );
+        let mut scanned = Vec::new();
+        // Not part of any ceiling, but a migration pays it: worth knowing.
+        let (scan_secs, scan_cpu) = probe(side).time(|| {
+            scanned = src.each(vec![(); src.conns.len()], |conn, ()| conn.scan_all())?;
+            Ok(())
+        })?;
+        let scan = (scan_secs, scan_cpu.iter().sum());
+        let expiry = ctx.expiry[i];
+        let mut rates = Vec::new();
+        let (bytes, largest) = if config.ceilings {
+            let dumped = src.each(scanned, ceiling::dump_all)?;
+            let found = dumped.iter().map(|d| d.keys.len() as u64).sum();
+            check_count(&label, found, keys)?;
+            // What rump sends an older target, for its ceiling; the
+            // rewriting timed per type.
+            let rewritten = match ctx.target_rdb {
+                Some(target) => transcode::for_target(&dumped, target)?,
+                None => None,
+            };
+            let for_target = match rewritten {
+                Some((payloads, by_type)) => {
+                    for r in &by_type {
+                        eprintln!(
+                            "[{label}] transcoding {}: {} payloads, {:.1} MiB in {:.3} s: {:.0} MiB/s ({} footer only)",
+                            r.name(),
+                            r.payloads,
+                            r.bytes as f64 / 1048576.0,
+                            r.secs,
+                            r.mib_per_sec(),
+                            r.footers
+                        );
+                    }
+                    rates = by_type;
+                    Some(payloads)
+                }
+                None => None,
+            };
+            let each: Vec<&[bytes::Bytes]> = dumped.iter().map(|d| &d.keys[..]).collect();
+            for (e, end) in ends
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, end)| end.source == i)
+            {
+                let tag = tagged(end);
                 eprintln!(
-                    "[{name}] {side} ceiling: {:.0} keys/s, {:.1} MiB/s ({:.2} s, server CPU {:.2} s)",
-                    rate.keys_per_sec(),
-                    rate.mib_per_sec(),
-                    rate.secs,
-                    rate.server_cpu_total()
+                    "[{tag}] source capacity: pipelined DUMP + {}",
+                    String::from_utf8_lossy(expiry)
                 );
+                let source = ceiling::source_capacity(&mut end.src, &probe(side), &each, expiry)?;
+                eprintln!("[{tag}] target capacity: pipelined RESTORE into an empty target");
+                let restored = for_target.as_deref().unwrap_or(&dumped);
+                let target = ceiling::target_capacity(&mut end.tgt, &probe(&lab.target), restored)?;
+                for (which, rate) in [("source", &source), ("target", &target)] {
+                    eprintln!(
+                        "[{tag}] {which} ceiling: {:.0} keys/s, {:.1} MiB/s ({:.2} s, server CPU {:.2} s)",
+                        rate.keys_per_sec(),
+                        rate.mib_per_sec(),
+                        rate.secs,
+                        rate.server_cpu_total()
+                    );
+                }
+                ceilings[e] = (Some(source), Some(target));
             }
-            ceilings.push((Some(source), Some(target)));
-        }
-        let bytes = dumped.iter().map(|d| d.bytes).sum();
-        let largest = dumped
-            .iter()
-            .flat_map(|d| d.payloads.iter().map(|p| p.len() as u64))
-            .max()
-            .unwrap_or(0);
-        (bytes, largest)
-    } else {
-        // Only the payload bytes are needed: the same pass, keeping no payload.
-        let each: Vec<&[bytes::Bytes]> = scanned.iter().map(|k| &k[..]).collect();
-        let pass = ceiling::source_capacity(src, &probe(&lab.source), &each, expiry)?;
-        check_count(&name, pass.keys, keys)?;
-        ceilings.extend(ends.iter().map(|_| (None, None)));
-        (pass.bytes, pass.largest)
-    };
+            let bytes = dumped.iter().map(|d| d.bytes).sum();
+            let largest = dumped
+                .iter()
+                .flat_map(|d| d.payloads.iter().map(|p| p.len() as u64))
+                .max()
+                .unwrap_or(0);
+            (bytes, largest)
+        } else {
+            // Only the payload bytes are needed: the same pass, keeping no payload.
+            let each: Vec<&[bytes::Bytes]> = scanned.iter().map(|k| &k[..]).collect();
+            let pass = ceiling::source_capacity(src, &probe(side), &each, expiry)?;
+            check_count(&label, pass.keys, keys)?;
+            (pass.bytes, pass.largest)
+        };
+        loaded.push(Loaded {
+            description,
+            load_secs,
+            source_keys,
+            keys,
+            scan,
+            bytes,
+            largest,
+            transcoding: rates,
+        });
+    }
+    if loaded.iter().any(|l| l.keys != loaded[0].keys) {
+        return Err(format!(
+            "[{name}] the sources hold different key counts: {:?}",
+            loaded.iter().map(|l| l.keys).collect::<Vec<_>>()
+        ));
+    }
+    let keys = loaded[0].keys;
 
     let mut tools: Vec<Tool<'_>> = config.rump.as_deref().map(Tool::Rump).into_iter().collect();
     if config.verify {
@@ -497,22 +648,22 @@ fn run_dataset(
     let loadavg = std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
-    let sources = lab.source.servers.len();
-    let servers: Vec<u32> = lab
-        .source
-        .pids()
-        .into_iter()
-        .chain(lab.target.pids())
-        .collect();
     let mut runs: Vec<Vec<Run>> = ends.iter().map(|_| Vec::new()).collect();
     for rep in 0..config.reps {
         for (end, runs) in ends.iter_mut().zip(&mut runs) {
-            let name = tagged(end.mode);
+            let tag = tagged(end);
+            let source_side = &lab.sources[end.source];
+            let sources = source_side.servers.len();
+            let servers: Vec<u32> = source_side
+                .pids()
+                .into_iter()
+                .chain(lab.target.pids())
+                .collect();
             for tool in &tools {
                 if !matches!(tool, Tool::Verify(_)) {
                     end.tgt.flushall()?;
                 }
-                let cmd = tool.command(lab, end.mode, &config.rump_args)?;
+                let cmd = tool.command(lab, end.source, end.mode, &config.rump_args)?;
                 let m = procfs::run_measured(cmd, &servers, tck)?;
                 let check = if matches!(tool, Tool::Verify(_)) {
                     verify::verify_only_result(&m.stdout, keys)
@@ -538,7 +689,7 @@ fn run_dataset(
                     stdout: m.stdout,
                 };
                 eprintln!(
-                    "[{name}] {} rep {}/{}: {:.2} s, {:.0} keys/s, CPU {:.2} s, peak RSS {:.1} MiB, servers CPU {:.2} s, other CPU {:.2} s; {}",
+                    "[{tag}] {} rep {}/{}: {:.2} s, {:.0} keys/s, CPU {:.2} s, peak RSS {:.1} MiB, servers CPU {:.2} s, other CPU {:.2} s; {}",
                     run.tool,
                     rep + 1,
                     config.reps,
@@ -564,23 +715,41 @@ fn run_dataset(
         .iter()
         .zip(runs)
         .zip(ceilings)
-        .map(|((end, runs), (source, target))| DatasetResult {
-            topology,
-            dataset,
-            mode: end.mode,
-            source_keys: source_keys.clone(),
-            description: description.clone(),
-            keys,
-            bytes,
-            largest,
-            load_secs,
-            scan,
-            loadavg: loadavg.clone(),
-            source,
-            target,
-            runs,
+        .map(|((end, runs), (source, target))| {
+            let l = &loaded[end.source];
+            DatasetResult {
+                topology,
+                dataset,
+                mode: end.mode,
+                servers: ctx.servers[end.source].clone(),
+                source_keys: l.source_keys.clone(),
+                description: l.description.clone(),
+                keys,
+                bytes: l.bytes,
+                largest: l.largest,
+                load_secs: l.load_secs,
+                scan: l.scan,
+                loadavg: loadavg.clone(),
+                source,
+                target,
+                transcoding: l.transcoding.clone(),
+                runs,
+            }
         })
         .collect())
+}
+
+/// One source after loading: what it holds and what its payloads weigh.
+struct Loaded {
+    description: String,
+    load_secs: f64,
+    source_keys: Vec<u64>,
+    keys: u64,
+    scan: (f64, f64),
+    bytes: u64,
+    largest: u64,
+    /// Rewriting its payloads for an older target, per type byte.
+    transcoding: Vec<TypeRate>,
 }
 
 fn check_count(name: &str, dumped: u64, keys: u64) -> Res<()> {

@@ -469,6 +469,26 @@ fn free_port() -> Res<u16> {
         .map_err(|e| format!("cannot find a free port: {e}"))
 }
 
+/// `--enable-debug-command yes` (for `DEBUG POPULATE`) where the server has
+/// the setting: 7.0 added it, and Redis 6.2 refuses it as unknown (while
+/// allowing `DEBUG` anyway).
+fn debug_args(bin: &Path) -> &'static [&'static str] {
+    let version = Command::new(bin)
+        .arg("--version")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    // "Redis server v=6.2.14 sha=…"
+    let major = version
+        .split_once("v=")
+        .and_then(|(_, v)| v.split('.').next())
+        .and_then(|m| m.parse::<u32>().ok());
+    match major {
+        Some(m) if m < 7 => &[],
+        _ => &["--enable-debug-command", "yes"],
+    }
+}
+
 /// A throwaway `redis-server` on a free 127.0.0.1 port (and a second one for
 /// TLS when asked), killed by PID on drop (panics included).
 pub(crate) struct Server {
@@ -505,7 +525,8 @@ impl Server {
                 .arg("--port")
                 .arg(port.to_string())
                 .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .args(["--enable-debug-command", "yes", "--daemonize", "no"])
+                .args(debug_args(bin))
+                .args(["--daemonize", "no"])
                 .arg("--dir")
                 .arg(&dir)
                 .arg("--logfile")

@@ -6,10 +6,17 @@
 //! cluster's masters in slot order), and a summary compares each topology's
 //! rump with standalone → standalone on the same dataset. When any is over
 //! TLS, every table gains a `mode` column (plain or tls) and a summary
-//! compares rump over TLS with rump in plain (`report_tls.rs`).
+//! compares rump over TLS with rump in plain (`report_tls.rs`). When the
+//! results come from more than one pair of servers, or from a source and
+//! target of different versions, every table gains a `servers` column and
+//! a summary compares each cross-version copy with the same-version one
+//! into the same target, next to the transcoding rates per type
+//! (`report_versions.rs`).
 
 #[path = "report_tls.rs"]
 mod report_tls;
+#[path = "report_versions.rs"]
+mod report_versions;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -19,6 +26,7 @@ use crate::data::Dataset;
 use crate::redis::tls::Mode;
 use crate::redis::Res;
 use crate::topology::Topology;
+use crate::transcode::TypeRate;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -57,6 +65,25 @@ pub(crate) struct Run {
     pub(crate) stdout: String,
 }
 
+/// The servers of a result: each end's product and version, as `INFO` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Servers {
+    pub(crate) source: String,
+    pub(crate) target: String,
+}
+
+impl Servers {
+    /// "valkey 8.1.8 → redis 7.0.15".
+    pub(crate) fn arrow(&self) -> String {
+        format!("{} → {}", self.source, self.target)
+    }
+
+    /// Both ends run the same server and version.
+    fn same_version(&self) -> bool {
+        self.source == self.target
+    }
+}
+
 /// One dataset: what was loaded, its ceilings and every run.
 /// In a run with both modes, each dataset has one per mode: the same servers
 /// and data, its own ceilings and runs.
@@ -64,6 +91,7 @@ pub(crate) struct DatasetResult {
     pub(crate) topology: Topology,
     pub(crate) dataset: Dataset,
     pub(crate) mode: Mode,
+    pub(crate) servers: Servers,
     /// `DBSIZE` of each source server (one, or each master).
     pub(crate) source_keys: Vec<u64>,
     pub(crate) description: String,
@@ -79,6 +107,9 @@ pub(crate) struct DatasetResult {
     pub(crate) loadavg: String,
     pub(crate) source: Option<Rate>,
     pub(crate) target: Option<Rate>,
+    /// Rewriting the source's payloads for an older target, per type byte
+    /// (empty when the target reads them as they are).
+    pub(crate) transcoding: Vec<TypeRate>,
     pub(crate) runs: Vec<Run>,
 }
 
@@ -105,10 +136,12 @@ fn busy(cpu: &[f64], secs: f64) -> String {
         .join(" ")
 }
 
-/// The label columns after the dataset: the topology when any result is
+/// The label columns after the dataset: the servers when there is more
+/// than one pair or a cross-version one, the topology when any result is
 /// from a cluster, the mode when any is over TLS.
 #[derive(Clone, Copy)]
 struct Cols {
+    servers: bool,
     clustered: bool,
     tls: bool,
 }
@@ -116,6 +149,9 @@ struct Cols {
 impl Cols {
     fn of(results: &[DatasetResult]) -> Cols {
         Cols {
+            servers: results
+                .iter()
+                .any(|r| !r.servers.same_version() || r.servers != results[0].servers),
             clustered: results.iter().any(|r| r.topology != Topology::Standalone),
             tls: results.iter().any(|r| r.mode == Mode::Tls),
         }
@@ -124,6 +160,10 @@ impl Cols {
     /// `cells` with the labels of `r` inserted after the first (the dataset).
     fn cells(self, r: &DatasetResult, mut cells: Vec<String>) -> Vec<String> {
         let mut at = 1;
+        if self.servers {
+            cells.insert(at, r.servers.arrow());
+            at += 1;
+        }
         if self.clustered {
             cells.insert(at, r.topology.arrow().to_owned());
             at += 1;
@@ -137,6 +177,10 @@ impl Cols {
     fn header<'a>(self, header: &[&'a str]) -> Vec<&'a str> {
         let mut header = header.to_vec();
         let mut at = 1;
+        if self.servers {
+            header.insert(at, "servers");
+            at += 1;
+        }
         if self.clustered {
             header.insert(at, "topology");
             at += 1;
@@ -281,7 +325,7 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
     let cols = Cols::of(results);
     let clustered = cols.clustered;
     for (i, r) in results.iter().enumerate() {
-        // The modes of one dataset share its data: describe it once.
+        // The modes and sources of one dataset share its data: describe it once.
         if results[..i]
             .iter()
             .any(|e| e.topology == r.topology && e.dataset == r.dataset)
@@ -443,6 +487,9 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
     if cols.tls {
         out += &report_tls::markdown(results, cols);
     }
+    if cols.servers {
+        out += &report_versions::markdown(results, cols);
+    }
 
     let mut ab = Vec::new();
     for r in results {
@@ -486,11 +533,17 @@ fn topologies(results: &[DatasetResult], cols: Cols) -> String {
         let standalone = results
             .iter()
             .find(|s| {
-                s.topology == Topology::Standalone && s.dataset == r.dataset && s.mode == r.mode
+                s.topology == Topology::Standalone
+                    && s.dataset == r.dataset
+                    && s.mode == r.mode
+                    && s.servers == r.servers
             })
             .and_then(|s| Some(s.keys_per_sec(s.median_run("rump")?)));
         rows.push(vec![
-            r.dataset.name().to_owned(),
+            match cols.servers {
+                true => format!("{} ({})", r.dataset.name(), r.servers.arrow()),
+                false => r.dataset.name().to_owned(),
+            },
             r.topology.arrow().to_owned(),
             grouped(r.keys_per_sec(run)),
             r.ceiling()
@@ -629,6 +682,7 @@ fn run_json(r: &DatasetResult, run: &Run) -> String {
             }),
         ),
         ("tool_copied", tool_field("copied")),
+        ("tool_transcoded", tool_field("transcoded")),
         ("tool_bytes", tool_field("bytes")),
         ("tool_seconds", tool_field("seconds")),
         ("tool_stdout", string(run.stdout.trim())),
@@ -660,6 +714,8 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
             object(&[
                 ("name", string(r.dataset.name())),
                 ("topology", string(r.topology.name())),
+                ("source_server", string(&r.servers.source)),
+                ("target_server", string(&r.servers.target)),
                 ("mode", string(r.mode.name())),
                 (
                     "source_keys_each",
@@ -696,6 +752,11 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
                 ),
                 ("rump_over_peer", array(ratios)),
                 ("rump_tls_over_plain", report_tls::json(results, r)),
+                (
+                    "rump_over_same_version",
+                    report_versions::json_versus(results, r),
+                ),
+                ("transcoding", report_versions::json_transcoding(r)),
             ])
         })
         .collect();

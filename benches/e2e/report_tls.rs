@@ -14,11 +14,14 @@
 use super::{grouped, median, number, object, table, Cols, DatasetResult, Run};
 use crate::redis::tls::Mode;
 
-/// The plain result of the same topology and dataset as `tls`.
+/// The plain result of the same topology, dataset and servers as `tls`.
 fn plain_of<'a>(results: &'a [DatasetResult], tls: &DatasetResult) -> Option<&'a DatasetResult> {
-    results
-        .iter()
-        .find(|p| p.mode == Mode::Plain && p.topology == tls.topology && p.dataset == tls.dataset)
+    results.iter().find(|p| {
+        p.mode == Mode::Plain
+            && p.topology == tls.topology
+            && p.dataset == tls.dataset
+            && p.servers == tls.servers
+    })
 }
 
 /// Other processes may use at most this share of one core during both runs
@@ -30,8 +33,9 @@ fn quiet(run: &Run) -> bool {
 }
 
 /// Per repetition, rump's keys/s over TLS over its keys/s in plain, and
-/// whether both runs were quiet.
-fn pairs(plain: &DatasetResult, tls: &DatasetResult) -> Vec<(f64, bool)> {
+/// whether both runs were quiet. (Any two results of alternated runs: the
+/// cross-version summary uses it too.)
+pub(super) fn pairs(plain: &DatasetResult, tls: &DatasetResult) -> Vec<(f64, bool)> {
     fn run(r: &DatasetResult, rep: usize) -> Option<&Run> {
         r.runs
             .iter()
@@ -49,12 +53,12 @@ fn pairs(plain: &DatasetResult, tls: &DatasetResult) -> Vec<(f64, bool)> {
         .collect()
 }
 
-fn ratios(plain: &DatasetResult, tls: &DatasetResult) -> Vec<f64> {
+pub(super) fn ratios(plain: &DatasetResult, tls: &DatasetResult) -> Vec<f64> {
     pairs(plain, tls).into_iter().map(|(r, _)| r).collect()
 }
 
 /// The median ratio of the quiet repetitions, and how many there were.
-fn quiet_ratio(plain: &DatasetResult, tls: &DatasetResult) -> (Option<f64>, usize) {
+pub(super) fn quiet_ratio(plain: &DatasetResult, tls: &DatasetResult) -> (Option<f64>, usize) {
     let quiet: Vec<f64> = pairs(plain, tls)
         .into_iter()
         .filter_map(|(r, q)| q.then_some(r))
@@ -169,9 +173,18 @@ pub(super) fn json(results: &[DatasetResult], r: &DatasetResult) -> String {
     let Some(plain) = plain_of(results, r) else {
         return "null".to_owned();
     };
-    let per_rep = ratios(plain, r);
-    let (quiet, quiet_reps) = quiet_ratio(plain, r);
-    object(&[
+    object(&ratio_fields(plain, r))
+}
+
+/// The JSON fields of rump's per-repetition keys/s ratio of `other` over
+/// `base` (runs alternated): its median, over all and over the quiet ones.
+pub(super) fn ratio_fields(
+    base: &DatasetResult,
+    other: &DatasetResult,
+) -> Vec<(&'static str, String)> {
+    let per_rep = ratios(base, other);
+    let (quiet, quiet_reps) = quiet_ratio(base, other);
+    vec![
         ("quiet_median", quiet.map_or("null".to_owned(), number)),
         ("quiet_reps", quiet_reps.to_string()),
         (
@@ -189,5 +202,5 @@ pub(super) fn json(results: &[DatasetResult], r: &DatasetResult) -> String {
                     .join(", ")
             ),
         ),
-    ])
+    ]
 }

@@ -188,33 +188,48 @@ impl Side {
     }
 }
 
-/// The source and target ends and their directory; fields drop in order,
-/// so the servers are killed before the directory is removed.
+/// The source ends, the target end and their directory; fields drop in
+/// order, so the servers are killed before the directory is removed.
+///
+/// Every source holds the same data and copies into the same target, in
+/// turn within each repetition: with one source per server binary
+/// (`--source-server a,b`), the runs of a cross-version copy alternate with
+/// those of a same-version one on the same target process (issue 11).
 pub(crate) struct Lab {
-    pub(crate) source: Side,
+    pub(crate) sources: Vec<Side>,
     pub(crate) target: Side,
     /// What every server serves on its TLS port, in a lab with TLS.
     pub(crate) certs: Option<Arc<Certs>>,
     _dir: TempDir,
 }
 
+/// The server binaries of a lab: one per source, one for the target.
+pub(crate) struct Binaries<'a> {
+    pub(crate) sources: &'a [std::path::PathBuf],
+    pub(crate) target: &'a Path,
+    /// Creates the clusters.
+    pub(crate) cli: &'a Path,
+}
+
 impl Lab {
     /// With `tls`, every server also listens for TLS (see [`redis::tls`]).
-    pub(crate) fn start(bin: &Path, cli: &Path, topology: Topology, tls: bool) -> Res<Lab> {
-        if topology == Topology::Standalone {
-            // Exactly the servers the harness always had (plus TLS if asked).
-            let redis::Lab {
-                source,
-                target,
-                certs,
-                dir,
-            } = redis::Lab::start_with(bin, tls)?;
-            return Ok(Lab {
-                source: Side::standalone(source),
-                target: Side::standalone(target),
-                certs,
-                _dir: dir,
-            });
+    pub(crate) fn start(bins: &Binaries<'_>, topology: Topology, tls: bool) -> Res<Lab> {
+        if let ([source], Topology::Standalone) = (bins.sources, topology) {
+            if source == bins.target {
+                // Exactly the servers the harness always had (plus TLS if asked).
+                let redis::Lab {
+                    source,
+                    target,
+                    certs,
+                    dir,
+                } = redis::Lab::start_with(source, tls)?;
+                return Ok(Lab {
+                    sources: vec![Side::standalone(source)],
+                    target: Side::standalone(target),
+                    certs,
+                    _dir: dir,
+                });
+            }
         }
         let dir = TempDir::new()?;
         let certs = match tls {
@@ -222,24 +237,29 @@ impl Lab {
             false => None,
         };
         let certs_ref = certs.as_ref();
-        let source = Side::start(
-            bin,
-            cli,
-            "source",
-            dir.path(),
-            topology.source_is_cluster(),
-            certs_ref,
-        )?;
+        let sources = bins
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, bin)| {
+                let name = match i {
+                    0 => "source".to_owned(),
+                    _ => format!("source{}", i + 1),
+                };
+                let cluster = topology.source_is_cluster();
+                Side::start(bin, bins.cli, &name, dir.path(), cluster, certs_ref)
+            })
+            .collect::<Res<Vec<_>>>()?;
         let target = Side::start(
-            bin,
-            cli,
+            bins.target,
+            bins.cli,
             "target",
             dir.path(),
             topology.target_is_cluster(),
             certs_ref,
         )?;
         Ok(Lab {
-            source,
+            sources,
             target,
             certs,
             _dir: dir,

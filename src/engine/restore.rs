@@ -249,18 +249,23 @@ impl RestoreRole {
             Ok(rdb::Transcoded::Footer(bytes) | rdb::Transcoded::Reencoded(bytes)) => {
                 Ok(Some(bytes::Bytes::from(bytes)))
             }
-            Err(e) => Err(format!(
-                "target {}: {} not copied: the source's value (RDB {version}) cannot be \
-                 rewritten for this target (RDB {target}): {e}{}",
-                self.name,
-                quote_key(&item.key),
-                match e {
-                    rdb::Error::FieldTtlUnsupported { .. } => {
+            Err(e) => {
+                // The crate's message may already say how (it does today):
+                // the hint is given once.
+                let why = e.to_string();
+                let hint = match e {
+                    rdb::Error::FieldTtlUnsupported { .. } if !why.contains("--drop-field-ttl") => {
                         " (give --drop-field-ttl to copy it without its field TTLs)"
                     }
                     _ => "",
-                }
-            )),
+                };
+                Err(format!(
+                    "target {}: {} not copied: the source's value (RDB {version}) cannot be \
+                     rewritten for this target (RDB {target}): {why}{hint}",
+                    self.name,
+                    quote_key(&item.key),
+                ))
+            }
         }
     }
 

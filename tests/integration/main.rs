@@ -37,3 +37,6 @@ mod tls;
 mod ttl;
 /// --verify / --verify-only: differences counted and named, nothing written.
 mod verify;
+/// Across versions: Redis 6.2, Redis 7.0, Valkey 8.1 and Valkey 9.1 in
+/// every direction, payloads rewritten for older targets, field TTLs.
+mod versions;

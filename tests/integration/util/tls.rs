@@ -373,7 +373,7 @@ impl Server {
                 }
             };
             let extra = opts.args(tls_port);
-            let child = spawn_server(&binary, port, dir.path(), &extra);
+            let child = spawn_server(Flavor::Redis, &binary, port, dir.path(), &extra);
             let mut server = Server {
                 child,
                 port,
