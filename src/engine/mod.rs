@@ -14,6 +14,7 @@
 pub mod checkpoint;
 pub mod clock;
 pub mod control;
+pub mod field_ttl;
 pub mod file;
 pub mod glob;
 pub mod item;

@@ -24,6 +24,7 @@ use resp::{Frame, Requests};
 
 use crate::cluster::redirect::{parse_redirect, Redirect};
 use crate::dump::rdb_version_of;
+use crate::engine::field_ttl;
 use crate::engine::item::Item;
 use crate::error::{quote_key, Error, Role};
 use crate::net::handshake::text;
@@ -48,6 +49,17 @@ pub enum Unsent {
     Expired(Item),
     /// The target cannot hold its value (the message names the key).
     Failed(Item, String),
+}
+
+/// What [`RestoreRole::send`] sends for an item.
+enum ForTarget {
+    /// The payload as it came: the target reads it.
+    AsIs,
+    /// The payload rewritten for the target.
+    Rewritten(bytes::Bytes),
+    /// Nothing: the value has expired on its way (a hash whose every field
+    /// had), so the key is vanished, as on the source.
+    Gone,
 }
 
 /// RDB versions servers write, oldest first: 6 to 9 (Redis 4 to 6.x), 10
@@ -203,9 +215,12 @@ impl RestoreRole {
         }
         // The same-version path costs two bytes read: the payload goes out
         // as it came unless the target reads only older formats.
-        let (payload, transcoded) = match self.for_target(&item) {
-            Ok(Some(rewritten)) => (rewritten, true),
-            Ok(None) => (item.payload.clone(), false),
+        let (payload, transcoded) = match self.for_target(&item, now_ms) {
+            Ok(ForTarget::Rewritten(rewritten)) => (rewritten, true),
+            Ok(ForTarget::AsIs) => (item.payload.clone(), false),
+            // A hash whose every field has expired, on its way to a target
+            // without field TTLs: gone on the source too.
+            Ok(ForTarget::Gone) => return Err(Unsent::Expired(item)),
             Err(why) => return Err(Unsent::Failed(item, why)),
         };
         if asking {
@@ -230,25 +245,37 @@ impl RestoreRole {
         Ok(1 + usize::from(asking))
     }
 
-    /// The payload rewritten for the target, when the target reads only
-    /// older formats (`None`: it reads this one as it is), or why the
-    /// target cannot hold the value.
-    fn for_target(&self, item: &Item) -> Result<Option<bytes::Bytes>, String> {
+    /// The payload rewritten for the target when the target reads only
+    /// older formats, or why the target cannot hold the value. With
+    /// `--drop-field-ttl`, fields expired by `now_ms` are dropped first.
+    fn for_target(&self, item: &Item, now_ms: u64) -> Result<ForTarget, String> {
         let (Some(target), Some(version)) = (self.target_rdb, rdb::payload_version(&item.payload))
         else {
-            return Ok(None);
+            return Ok(ForTarget::AsIs);
         };
         if rdb::version_accepted(target, version) {
-            return Ok(None);
+            return Ok(ForTarget::AsIs);
         }
         let options = rdb::EncodeOptions {
             drop_field_ttl: self.opts.drop_field_ttl,
         };
-        match rdb::transcode(&item.payload, target, &options) {
-            Ok(rdb::Transcoded::Unchanged) => Ok(None),
-            Ok(rdb::Transcoded::Footer(bytes) | rdb::Transcoded::Reencoded(bytes)) => {
-                Ok(Some(bytes::Bytes::from(bytes)))
-            }
+        let live = match self.opts.drop_field_ttl && field_ttl::target_lacks_field_ttls(target) {
+            true => field_ttl::live_fields(&item.payload, target, &options, now_ms),
+            false => None,
+        };
+        let rewritten = match live {
+            Some(Ok(field_ttl::Live::Payload(bytes))) => Ok(ForTarget::Rewritten(bytes)),
+            Some(Ok(field_ttl::Live::Gone)) => Ok(ForTarget::Gone),
+            Some(Err(e)) => Err(e),
+            None => rdb::transcode(&item.payload, target, &options).map(|t| match t {
+                rdb::Transcoded::Unchanged => ForTarget::AsIs,
+                rdb::Transcoded::Footer(bytes) | rdb::Transcoded::Reencoded(bytes) => {
+                    ForTarget::Rewritten(bytes::Bytes::from(bytes))
+                }
+            }),
+        };
+        match rewritten {
+            Ok(for_target) => Ok(for_target),
             Err(e) => {
                 // The crate's message may already say how (it does today):
                 // the hint is given once.

@@ -72,6 +72,10 @@ pub fn read(server: &Server, db: u32, version: Version) -> Content {
             let expiry = expiry(&mut c, &key, version);
             (key, (value, expiry))
         })
+        // A hash whose every field has expired is still held (and
+        // listed) until something reclaims it, but it is gone: no command
+        // shows a field of it.
+        .filter(|(_, (value, _))| *value != Value::Hash(Vec::new()))
         .collect()
 }
 

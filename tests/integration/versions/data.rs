@@ -386,9 +386,12 @@ fn assert_encodings(c: &mut Client, version: Version) {
 
 /// Loads db `db` of a Valkey 9.1 server with hashes with field TTLs (one
 /// small in a listpack-sized hash, one large, one whose every field and the
-/// key itself expire) and keys without. Returns the names of the hashes
-/// with field TTLs.
-pub fn load_field_ttls(c: &mut Client, db: u32) -> Vec<&'static str> {
+/// key itself expire, one with a field that has expired but is still held,
+/// one whose every field has) and keys without. Active expiry is turned
+/// off for good on this server, so the expired fields stay in the DUMP
+/// payloads, as they do on a busy server until something touches them.
+pub fn load_field_ttls(c: &mut Client, db: u32) {
+    c.ok(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
     c.ok(&["SELECT", &db.to_string()]);
     let at = expiry_ms().to_string();
     let mut large = cmd!("HSET", "fttl:large");
@@ -397,22 +400,14 @@ pub fn load_field_ttls(c: &mut Client, db: u32) -> Vec<&'static str> {
         large.push(format!("v{i}").into_bytes());
     }
     let mut commands = vec![
-        cmd!(
-            "HSETEX",
-            "fttl:small",
-            "PXAT",
-            &at,
-            "FIELDS",
-            "2",
-            "a",
-            "1",
-            "b",
-            "2"
-        ),
+        hsetex("fttl:small", ["PXAT", &at], &["a", "1", "b", "2"]),
         cmd!("HSET", "fttl:small", "c", "3"),
         large,
-        cmd!("HSETEX", "fttl:all", "PXAT", &at, "FIELDS", "2", "x", "1", "y", "2"),
+        hsetex("fttl:all", ["PXAT", &at], &["x", "1", "y", "2"]),
         cmd!("PEXPIREAT", "fttl:all", &at),
+        cmd!("HSET", "fttl:expired", "kept", "1"),
+        hsetex("fttl:expired", ["PX", "1"], &["gone", "2"]),
+        hsetex("fttl:all-expired", ["PX", "1"], &["a", "1", "b", "2"]),
         cmd!("SET", "plain:string", "v"),
         cmd!("HSET", "plain:hash", "a", "1", "b", "2"),
         cmd!("RPUSH", "plain:list", "a", "b"),
@@ -429,7 +424,18 @@ pub fn load_field_ttls(c: &mut Client, db: u32) -> Vec<&'static str> {
         ));
     }
     c.pipeline(&commands);
-    vec!["fttl:all", "fttl:large", "fttl:small"]
+    // Past the 1 ms TTLs before any copy.
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    let held = c.ok(&["HLEN", "fttl:all-expired"]);
+    assert_eq!(held, Frame::Integer(2), "the expired fields are still held");
+}
+
+/// `HSETEX key WHEN… FIELDS n field value…` (Valkey 9).
+fn hsetex(key: &str, when: [&str; 2], pairs: &[&str]) -> Vec<Vec<u8>> {
+    let mut command = cmd!("HSETEX", key, when[0], when[1], "FIELDS");
+    command.push((pairs.len() / 2).to_string().into_bytes());
+    command.extend(pairs.iter().map(|p| p.as_bytes().to_vec()));
+    command
 }
 
 /// A status or bulk reply as text.
