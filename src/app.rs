@@ -890,6 +890,7 @@ fn scan_options(config: &Config, source: &Opened) -> Result<ScanOptions, Error> 
         slots: config.slots.clone(),
         scan_count: config.scan_count,
         pipeline: config.pipeline,
+        lanes: !source.info.cluster && config.checkpoint.is_none(),
         match_pattern: config.match_pattern.clone(),
         key_type: config.key_type.clone(),
         expiry,

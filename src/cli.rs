@@ -42,8 +42,10 @@ OPTIONS:
     --match PATTERN          only keys matching the glob (SCAN MATCH)
     --type TYPE              only keys of this type: string, list, set, zset, hash, stream,
                              or a module's 9-character type name (ReJSON-RL, ...)
-    --scan-count N           SCAN COUNT hint (default 1000, at most 1000000)
-    --pipeline N             most commands in flight on one connection (default 4096, at most 1000000)
+    --scan-count N           SCAN COUNT hint (default: sized by the round trip, 1000 to 10000;
+                             at most 1000000)
+    --pipeline N             most commands in flight on one connection (default: sized by the
+                             round trip and throughput, from 4096; at most 1000000)
     --rate N                 at most N keys per second, evenly spread
     --timeout SECONDS        how long a silent or lost server is waited for (default 30; 0.5 is fine)
     --checkpoint FILE        record the source's SCAN progress in FILE; resume from it

@@ -14,13 +14,10 @@ use crate::error::Error;
 use crate::net::tls::TlsClient;
 use crate::secrets::Secrets;
 
-/// Default SCAN COUNT hint: large enough to amortise a round trip, small enough
-/// that one SCAN does not stall a busy server for long.
-pub const DEFAULT_SCAN_COUNT: u32 = 1000;
-/// Default most commands in flight on one connection: 2048 keys' DUMP and
-/// expiry reads. Measured on 1M small keys (BENCHMARKS.md): 1024 left the
-/// source idle 13% of the time, 4096 about 5%; deeper gained nothing.
-pub const DEFAULT_PIPELINE: u32 = 4096;
+/// Most commands in flight where a window is not sized by the round trip
+/// (`--verify`'s reads), and the near-server window of the copy: see
+/// [`crate::engine::scan::NEAR_PIPELINE`].
+pub const DEFAULT_PIPELINE: u32 = crate::engine::scan::NEAR_PIPELINE;
 /// Largest `--scan-count`: far past any useful page (Redis itself does about
 /// COUNT units of work per call, so a bigger hint only stalls the source).
 pub const MAX_SCAN_COUNT: u32 = 1_000_000;
@@ -206,8 +203,11 @@ pub struct Config {
     pub replace: bool,
     pub match_pattern: Option<Vec<u8>>,
     pub key_type: Option<String>,
-    pub scan_count: u32,
-    pub pipeline: u32,
+    /// `--scan-count`: COUNT of every SCAN; `None`: sized by the round trip.
+    pub scan_count: Option<u32>,
+    /// `--pipeline`: most commands in flight per connection; `None`: sized
+    /// by the round trip and the throughput.
+    pub pipeline: Option<u32>,
     pub rate: Option<u64>,
     /// How long a silent or lost server is waited for (`--timeout`).
     pub timeout: Duration,
@@ -418,8 +418,8 @@ impl Config {
             replace: !args.no_replace,
             match_pattern: args.match_pattern,
             key_type: args.key_type,
-            scan_count: args.scan_count.unwrap_or(DEFAULT_SCAN_COUNT),
-            pipeline: args.pipeline.unwrap_or(DEFAULT_PIPELINE),
+            scan_count: args.scan_count,
+            pipeline: args.pipeline,
             rate: args.rate,
             timeout,
             slots,
@@ -1151,10 +1151,7 @@ mod tests {
         assert!(usage(a).starts_with("--timeout: "));
         let c = Config::from_args(args("redis://a", "redis://b"), none).unwrap();
         assert!(c.copy_ttl && c.replace);
-        assert_eq!(
-            (c.scan_count, c.pipeline),
-            (DEFAULT_SCAN_COUNT, DEFAULT_PIPELINE)
-        );
+        assert_eq!((c.scan_count, c.pipeline), (None, None));
         assert_eq!((c.timeout, c.checkpoint), (DEFAULT_TIMEOUT, None));
     }
 

@@ -18,6 +18,7 @@ pub mod field_ttl;
 pub mod file;
 pub mod glob;
 pub mod item;
+pub mod lanes;
 pub mod ledger;
 pub mod link;
 pub mod live;
@@ -27,9 +28,11 @@ pub mod pipe;
 pub mod restore;
 pub mod route;
 pub mod scan;
+pub mod seam;
 pub mod slab;
 pub mod source;
 pub mod target;
+pub mod window;
 
 use std::time::Duration;
 

@@ -26,15 +26,24 @@ use crate::cluster::redirect::{parse_redirect, Redirect};
 use crate::dump::rdb_version_of;
 use crate::engine::field_ttl;
 use crate::engine::item::Item;
+use crate::engine::scan::NEAR_PIPELINE;
+use crate::engine::window::Window;
 use crate::error::{quote_key, Error, Role};
 use crate::net::handshake::text;
 use crate::net::ServerInfo;
 
+/// Most RESTOREs in flight on one target connection, however far: with the
+/// channel's byte budget, which holds every unacknowledged item, it bounds
+/// what a far target makes rump hold.
+const MAX_RESTORES: usize = 256 * 1024;
+
 /// What the restore role is asked to do.
 #[derive(Clone, Debug)]
 pub struct RestoreOptions {
-    /// Most commands in flight.
-    pub pipeline: u32,
+    /// `--pipeline`: most RESTOREs in flight; `None`: sized by the round
+    /// trip and the rate of acknowledgements ([`Window`]), which arrive a
+    /// round trip after each RESTORE.
+    pub pipeline: Option<u32>,
     /// `RESTORE … REPLACE` (default); without it existing keys are skipped.
     pub replace: bool,
     /// `--drop-field-ttl`: a hash with field TTLs goes to a target without
@@ -119,6 +128,8 @@ pub struct RestoreRole {
     in_flight: VecDeque<Sent>,
     /// RESTOREs among `in_flight`.
     restores: usize,
+    /// How many RESTOREs may be in flight.
+    window: Window,
     /// Rewritten payloads the target acknowledged, since the last
     /// [`RestoreRole::take_transcoded`].
     transcoded: u64,
@@ -128,12 +139,16 @@ impl RestoreRole {
     pub fn new(name: &str, opts: RestoreOptions, info: &ServerInfo) -> RestoreRole {
         RestoreRole {
             name: name.to_string(),
-            opts,
             absttl: info.has_absttl(),
             target_rdb: info.rdb_version(),
             in_flight: VecDeque::new(),
             restores: 0,
+            window: match opts.pipeline {
+                Some(n) => Window::fixed(n as usize),
+                None => Window::auto(NEAR_PIPELINE as usize, MAX_RESTORES),
+            },
             transcoded: 0,
+            opts,
         }
     }
 
@@ -156,7 +171,12 @@ impl RestoreRole {
 
     /// True while another RESTORE may go out.
     pub fn has_room(&self) -> bool {
-        self.restores < self.opts.pipeline as usize
+        self.restores < self.window.size()
+    }
+
+    /// Takes the connection's round-trip estimate: the window follows it.
+    pub fn set_rtt(&mut self, rtt: std::time::Duration, now: std::time::Instant) {
+        self.window.update(rtt, now);
     }
 
     /// RESTOREs not yet answered.
@@ -308,6 +328,7 @@ impl RestoreRole {
         };
         let (item, transcoded) = item;
         self.restores -= 1;
+        self.window.completed(1);
         let outcome = match frame {
             Frame::Simple(_) => {
                 self.transcoded += u64::from(transcoded);
@@ -427,6 +448,7 @@ impl RestoreRole {
     /// be sent again (an unanswered topology query is simply forgotten).
     pub fn take_in_flight(&mut self) -> Vec<Item> {
         self.restores = 0;
+        self.window.restart(std::time::Instant::now());
         std::mem::take(&mut self.in_flight)
             .into_iter()
             .filter_map(|sent| match sent {
@@ -595,7 +617,7 @@ mod tests {
 
     fn opts() -> RestoreOptions {
         RestoreOptions {
-            pipeline: 8,
+            pipeline: Some(8),
             replace: true,
             drop_field_ttl: false,
         }
@@ -694,7 +716,7 @@ mod tests {
     #[test]
     fn items_stay_until_acknowledged_and_come_back_when_lost() {
         let opts = RestoreOptions {
-            pipeline: 2,
+            pipeline: Some(2),
             replace: true,
             drop_field_ttl: false,
         };
@@ -732,7 +754,7 @@ mod tests {
     #[test]
     fn expired_items_are_given_back_and_refusals_sorted() {
         let opts = RestoreOptions {
-            pipeline: 8,
+            pipeline: Some(8),
             replace: false,
             drop_field_ttl: false,
         };
@@ -765,7 +787,7 @@ mod tests {
     #[test]
     fn cluster_replies_are_read_for_what_their_command_was() {
         let opts = RestoreOptions {
-            pipeline: 8,
+            pipeline: Some(8),
             replace: true,
             drop_field_ttl: false,
         };

@@ -28,17 +28,39 @@ use crate::cluster::slot::slot;
 use crate::cluster::slots::SlotSet;
 use crate::engine::clock::now_ms;
 use crate::engine::item::{Batch, Item, PageId};
+use crate::engine::lanes::{lanes_for_keys, Lanes, Step};
 use crate::engine::ledger::Ledger;
 use crate::engine::live::DirtySet;
 use crate::engine::pacer::Pacer;
+use crate::engine::window::Window;
 use crate::error::{quote_key, Error, Role};
 use crate::net::handshake::text;
 use crate::net::Incoming;
 use crate::progress::Stats;
 
 /// Payload bytes the source may owe us at once (what its output buffer holds
-/// for us), estimated from the recent payload sizes.
+/// for us), estimated from the recent payload sizes: at least this much...
 const INFLIGHT_BYTES: usize = 8 * 1024 * 1024;
+/// ...and at most this much, however far the source is: with the
+/// channel's budget it bounds the memory a far source can make rump hold.
+const MAX_INFLIGHT_BYTES: usize = 32 * 1024 * 1024;
+/// Keys asked for per SCAN when the source is near: large enough to
+/// amortise a round trip on loopback.
+pub const NEAR_SCAN_COUNT: u32 = 1000;
+/// Most keys asked for per SCAN, however far the source: one SCAN blocks
+/// the server for about COUNT dictionary steps. On 1M keys here SLOWLOG
+/// timed `SCAN … COUNT 10000` at a median of 6.2 ms on Redis 7.0 (3.4 ms on
+/// Valkey 8.1), under `slowlog-log-slower-than`'s default of 10 ms, the
+/// line past which Redis itself calls a command slow. More SCANs in flight
+/// (lanes), not larger ones, carry a far source.
+pub const MAX_SCAN_COUNT: u32 = 10_000;
+/// Most commands in flight on one source connection, however far: 128k
+/// keys' DUMP and expiry reads (a few MiB of commands).
+const MAX_PIPELINE: usize = 256 * 1024;
+/// Near-server window when `--pipeline` is not given: 2048 keys' DUMP and
+/// expiry reads (BENCHMARKS.md: 1024 left the source idle 13% of the time,
+/// 4096 about 5%; deeper gained nothing).
+pub const NEAR_PIPELINE: u32 = 4096;
 
 /// How expiry is read from the source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,9 +79,16 @@ pub struct ScanOptions {
     /// Only keys whose hash slot is in this set (`--slots`, `--partition`):
     /// the others are left out before any DUMP is sent for them.
     pub slots: Option<SlotSet>,
-    pub scan_count: u32,
-    /// Most commands in flight.
-    pub pipeline: u32,
+    /// `--scan-count`: COUNT of every SCAN; sized by the round trip
+    /// otherwise.
+    pub scan_count: Option<u32>,
+    /// `--pipeline`: most commands in flight; sized by the round trip and
+    /// the throughput otherwise.
+    pub pipeline: Option<u32>,
+    /// The node may be scanned along several lanes
+    /// ([`crate::engine::lanes`]): a standalone server and no checkpoint
+    /// (whose file holds one cursor per node).
+    pub lanes: bool,
     pub match_pattern: Option<Vec<u8>>,
     pub key_type: Option<String>,
     pub expiry: ExpiryRead,
@@ -68,8 +97,12 @@ pub struct ScanOptions {
 /// What a reply in the queue will be.
 #[derive(Debug)]
 enum Expect {
-    /// A SCAN sent in this copy epoch.
-    Scan(u16),
+    /// A SCAN sent in this copy epoch, on a lane of a lanes generation.
+    Scan {
+        epoch: u16,
+        lane: usize,
+        generation: u32,
+    },
     Dump(Bytes, PageId),
     Expiry,
     /// The `+OK` of an `ASKING` before a redirected key's read.
@@ -89,13 +122,6 @@ enum Dumped {
     Redirected(Redirect),
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum ScanState {
-    Ready,
-    InFlight,
-    Done,
-}
-
 /// The scan of one source node.
 #[derive(Debug)]
 pub struct ScanRole {
@@ -103,10 +129,12 @@ pub struct ScanRole {
     name: String,
     opts: ScanOptions,
     epoch: u16,
-    /// The cursor to send next, verbatim as the server gave it (a u64 on the
-    /// wire; never reinterpreted).
-    cursor: Bytes,
-    scan: ScanState,
+    /// The SCAN chains: one, whose cursor is sent verbatim as the server
+    /// gave it, or several over disjoint parts of the cursor space.
+    lanes: Lanes,
+    /// Lanes the scan may be split into before its first SCAN (1: none):
+    /// it is, when one chain cannot carry what the round trip needs.
+    split: usize,
     /// Keys found by SCAN (or handed over by another node's redirect) and
     /// not yet asked for.
     keys: VecDeque<(Bytes, PageId)>,
@@ -117,6 +145,10 @@ pub struct ScanRole {
     expect: VecDeque<Expect>,
     dumped: Option<(Bytes, PageId, Dumped)>,
     keys_in_flight: usize,
+    /// Keys in flight: sized from the round trip and the rate of keys read.
+    window: Window,
+    /// Smallest COUNT sent, for [`ScanRole::check_scan_ends`].
+    min_count: u32,
     /// Recent payload size, for the in-flight window.
     avg_payload: usize,
     /// The source's DBSIZE, and SCAN calls and keys so far, to tell a scan
@@ -129,8 +161,6 @@ pub struct ScanRole {
     /// `--live`: keys changed on the source, to be read again; a key found
     /// missing then is deleted on the target.
     dirty: DirtySet,
-    /// `--live`: scan again from cursor 0 once the SCAN in flight is back.
-    rescan: bool,
     /// `--live`, draining: no new SCAN; what was found is still read.
     scan_stopped: bool,
     /// `--live`: when the next `DBSIZE` is due, what the last one said, and
@@ -169,6 +199,17 @@ impl FlushWatch {
 /// How often `--live` asks `DBSIZE`.
 const DBSIZE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How many lanes a scan from `cursor` of a node with `dbsize` keys may be
+/// split into once the round trip is known: 1 (one chain from the cursor as
+/// it is) unless the node may have lanes, is large, and starts afresh.
+fn lanes_allowed(opts: &ScanOptions, cursor: &str, dbsize: u64) -> usize {
+    if opts.lanes && cursor == "0" {
+        lanes_for_keys(dbsize)
+    } else {
+        1
+    }
+}
+
 impl ScanRole {
     /// A scan of node `node` (as the ledger knows it) starting at `cursor`.
     #[allow(clippy::too_many_arguments)]
@@ -182,19 +223,31 @@ impl ScanRole {
         ledger: Arc<Ledger>,
         stats: Arc<Stats>,
     ) -> ScanRole {
+        let per_key = if opts.expiry == ExpiryRead::Skip {
+            1
+        } else {
+            2
+        };
+        let window = match opts.pipeline {
+            Some(n) => Window::fixed((n as usize / per_key).max(1)),
+            None => Window::auto(NEAR_PIPELINE as usize / per_key, MAX_PIPELINE / per_key),
+        };
+        let split = lanes_allowed(&opts, cursor, dbsize);
         ScanRole {
             node,
             name: name.to_string(),
             opts,
             epoch,
-            cursor: Bytes::copy_from_slice(cursor.as_bytes()),
-            scan: ScanState::Ready,
+            lanes: Lanes::single(cursor),
+            split,
             keys: VecDeque::new(),
             asked: VecDeque::new(),
             redirected: Vec::new(),
             expect: VecDeque::new(),
             dumped: None,
             keys_in_flight: 0,
+            window,
+            min_count: u32::MAX,
             avg_payload: INFLIGHT_BYTES / 16,
             dbsize,
             calls: 0,
@@ -202,7 +255,6 @@ impl ScanRole {
             ledger,
             stats,
             dirty: DirtySet::default(),
-            rescan: false,
             scan_stopped: false,
             live: None,
         }
@@ -221,7 +273,7 @@ impl ScanRole {
     /// A role that scans nothing and only reads keys other nodes' redirects
     /// send it (a node a `MOVED` named that is not scanned itself).
     pub fn adopting(mut self) -> ScanRole {
-        self.scan = ScanState::Done;
+        self.lanes.finish();
         self
     }
 
@@ -233,8 +285,8 @@ impl ScanRole {
 
     /// The scan itself is over (or stopped) and every key it found is read.
     pub fn scan_done(&self) -> bool {
-        let over =
-            self.scan == ScanState::Done || (self.scan_stopped && self.scan == ScanState::Ready);
+        // A SCAN still in flight is in `expect`.
+        let over = self.lanes.is_done() || self.scan_stopped;
         over && self.keys.is_empty()
             && self.asked.is_empty()
             && self.expect.is_empty()
@@ -276,20 +328,15 @@ impl ScanRole {
         Stats::add(&self.stats.rescans, 1);
         self.calls = 0;
         self.returned = 0;
-        match self.scan {
-            ScanState::InFlight => self.rescan = true,
-            ScanState::Ready | ScanState::Done => {
-                self.cursor = Bytes::from_static(b"0");
-                self.scan = ScanState::Ready;
-            }
-        }
+        // A SCAN in flight still brings its keys; its cursor is of the
+        // earlier pass and is dropped.
+        self.lanes.reset();
     }
 
     /// `--live`, draining: no new SCAN goes out; keys already found and
     /// changed keys already seen are still read.
     pub fn stop_scanning(&mut self) {
         self.scan_stopped = true;
-        self.rescan = false;
     }
 
     /// A changed key is copied only if it is one this run selects.
@@ -330,40 +377,15 @@ impl ScanRole {
     /// Queues SCAN and DUMP/expiry commands as the windows allow; returns
     /// how many commands (replies owed) were queued.
     pub fn issue(&mut self, out: &mut Requests, pacer: Option<&mut Pacer>) -> usize {
-        let opts = &self.opts;
-        let per_key = if opts.expiry == ExpiryRead::Skip {
-            1
-        } else {
-            2
-        };
-        let by_count = (opts.pipeline as usize / per_key).max(1);
-        let by_bytes = (INFLIGHT_BYTES / self.avg_payload.max(1)).max(1);
+        let by_count = self.window.size();
+        // Payload bytes owed: what the round trip needs, between the near
+        // default and the cap.
+        let bytes = (self.window.demand() * self.avg_payload as f64) as usize;
+        let bytes = bytes.clamp(INFLIGHT_BYTES, MAX_INFLIGHT_BYTES);
+        let by_bytes = (bytes / self.avg_payload.max(1)).max(1);
         let window = by_count.min(by_bytes);
-        let mut queued = 0;
-
-        // SCAN is sequential (each needs the last cursor), and its reply waits
-        // behind every DUMP queued before it. Keep a window's worth of found
-        // keys in hand beyond the page being fetched, so DUMPs are queued
-        // behind each SCAN and the server never idles waiting for its reply.
-        let lookahead = opts.scan_count as usize + by_count;
-        if self.scan == ScanState::Ready && !self.scan_stopped && self.keys.len() < lookahead {
-            let mut scan = out
-                .cmd()
-                .arg(b"SCAN")
-                .arg(&self.cursor)
-                .arg(b"COUNT")
-                .uint(u64::from(opts.scan_count));
-            if let Some(pattern) = &opts.match_pattern {
-                scan = scan.arg(b"MATCH").arg(pattern);
-            }
-            if let Some(kind) = &opts.key_type {
-                scan = scan.arg(b"TYPE").arg(kind.as_bytes());
-            }
-            scan.send();
-            self.expect.push_back(Expect::Scan(self.epoch));
-            self.scan = ScanState::InFlight;
-            queued += 1;
-        }
+        let mut queued = self.issue_scans(out, by_count);
+        let opts = &self.opts;
 
         if let Some(watch) = &mut self.live {
             let now = std::time::Instant::now();
@@ -427,6 +449,75 @@ impl ScanRole {
         queued
     }
 
+    /// Keys asked for per SCAN: `--scan-count`, or what the round trip
+    /// needs, between [`NEAR_SCAN_COUNT`] and [`MAX_SCAN_COUNT`].
+    fn scan_count(&self) -> u32 {
+        self.opts.scan_count.unwrap_or_else(|| {
+            let wanted = self.window.demand().ceil().min(f64::from(MAX_SCAN_COUNT)) as u32;
+            wanted.clamp(NEAR_SCAN_COUNT, MAX_SCAN_COUNT)
+        })
+    }
+
+    /// Queues the SCANs the windows allow; returns how many.
+    ///
+    /// Each SCAN's reply waits behind every DUMP queued before it, so a
+    /// window's worth of found keys is kept in hand beyond the pages being
+    /// fetched, and the server never idles waiting for a page. A far source
+    /// needs more keys per round trip than one SCAN chain finds: as many
+    /// SCANs go out at once, on as many lanes, as carry the keys that the
+    /// round trip needs (twice the bandwidth-delay product), one on a near
+    /// one.
+    fn issue_scans(&mut self, out: &mut Requests, keys_window: usize) -> usize {
+        if self.scan_stopped {
+            return 0;
+        }
+        let count = self.scan_count();
+        let wanted = (self.window.demand() / f64::from(count)).ceil() as usize;
+        if self.split > 1 && !self.window.rtt().is_zero() {
+            // Decided once, before the first SCAN: a near source keeps one
+            // chain.
+            if wanted > 1 && self.calls == 0 && self.lanes.in_flight() == 0 {
+                self.lanes = Lanes::split(self.split);
+            }
+            self.split = 1;
+        }
+        let most = wanted.clamp(1, self.lanes.count());
+        let lookahead = count as usize + keys_window;
+        let mut queued = 0;
+        while self.lanes.in_flight() < most
+            && self.keys.len() + self.lanes.in_flight() * (count as usize) < lookahead
+        {
+            let Some(lane) = self.lanes.next_ready() else {
+                break;
+            };
+            let Some(cursor) = self.lanes.cursor(lane) else {
+                break;
+            };
+            let mut scan = out
+                .cmd()
+                .arg(b"SCAN")
+                .arg(cursor)
+                .arg(b"COUNT")
+                .uint(u64::from(count));
+            if let Some(pattern) = &self.opts.match_pattern {
+                scan = scan.arg(b"MATCH").arg(pattern);
+            }
+            if let Some(kind) = &self.opts.key_type {
+                scan = scan.arg(b"TYPE").arg(kind.as_bytes());
+            }
+            scan.send();
+            self.expect.push_back(Expect::Scan {
+                epoch: self.epoch,
+                lane,
+                generation: self.lanes.generation(),
+            });
+            self.lanes.sent(lane);
+            self.min_count = self.min_count.min(count);
+            queued += 1;
+        }
+        queued
+    }
+
     /// Takes one reply; finished keys go into `batch`.
     pub fn on_reply(&mut self, incoming: Incoming, batch: &mut Batch) -> Result<(), Error> {
         let frame = match incoming {
@@ -444,7 +535,11 @@ impl ScanRole {
             }
         };
         match self.expect.pop_front() {
-            Some(Expect::Scan(epoch)) => self.on_scan(frame, epoch),
+            Some(Expect::Scan {
+                epoch,
+                lane,
+                generation,
+            }) => self.on_scan(frame, epoch, lane, generation),
             Some(Expect::Asking) => Ok(()),
             Some(Expect::DbSize) => {
                 self.on_dbsize(frame);
@@ -529,7 +624,13 @@ impl ScanRole {
         }
     }
 
-    fn on_scan(&mut self, frame: Frame, epoch: u16) -> Result<(), Error> {
+    fn on_scan(
+        &mut self,
+        frame: Frame,
+        epoch: u16,
+        lane: usize,
+        generation: u32,
+    ) -> Result<(), Error> {
         let malformed = |detail: &str| format!("malformed SCAN reply: {detail}");
         let parts = match frame {
             Frame::Array(parts) => parts,
@@ -538,11 +639,10 @@ impl ScanRole {
         let Ok([Frame::Bulk(cursor), Frame::Array(keys)]) = <[Frame; 2]>::try_from(parts) else {
             return Err(self.protocol(malformed("expected [cursor, keys]")));
         };
-        let text = std::str::from_utf8(&cursor)
+        let (text, value) = std::str::from_utf8(&cursor)
             .ok()
-            .filter(|c| c.parse::<u64>().is_ok())
-            .ok_or_else(|| self.protocol(malformed("the cursor is not a number")))?
-            .to_string();
+            .and_then(|c| Some((c.to_string(), c.parse::<u64>().ok()?)))
+            .ok_or_else(|| self.protocol(malformed("the cursor is not a number")))?;
         if epoch != self.epoch {
             // Sent before the copy started over: its cursor means nothing now.
             return Ok(());
@@ -559,21 +659,29 @@ impl ScanRole {
         self.calls += 1;
         self.returned += returned;
         self.check_scan_ends()?;
+        let step = self
+            .lanes
+            .on_reply(lane, generation, cursor, value, &mut found);
+        if step == Step::NotReversed {
+            self.stats.notice(format!(
+                "source {}: SCAN's cursor went backwards, so this server does not scan in the \
+                 order Redis does: scanning it again with a single cursor (keys already found \
+                 are copied twice)",
+                self.name
+            ));
+        }
+        // The ledger's cursor is for checkpoints, which a scan along lanes
+        // never writes: it sees the scan end once every lane has.
+        let next = if self.lanes.count() > 1 && !self.lanes.is_done() && text == "0" {
+            "1"
+        } else {
+            &text
+        };
         let page = self
             .ledger
-            .open_page(self.node, self.epoch, &text, found.len() as u64);
+            .open_page(self.node, self.epoch, next, found.len() as u64);
         Stats::add(&self.stats.scanned, found.len() as u64);
         self.keys.extend(found.into_iter().map(|k| (k, page)));
-        self.cursor = cursor;
-        self.scan = if text == "0" {
-            ScanState::Done
-        } else {
-            ScanState::Ready
-        };
-        if std::mem::take(&mut self.rescan) {
-            self.cursor = Bytes::from_static(b"0");
-            self.scan = ScanState::Ready;
-        }
         Ok(())
     }
 
@@ -592,7 +700,10 @@ impl ScanRole {
     fn check_scan_ends(&self) -> Result<(), Error> {
         let slack = 1_000_000;
         let max_keys = self.dbsize.saturating_mul(8).saturating_add(slack);
-        let count = u64::from(self.opts.scan_count.max(1));
+        let count = u64::from(
+            self.min_count
+                .clamp(1, MAX_SCAN_COUNT.max(self.opts.scan_count.unwrap_or(0))),
+        );
         let max_calls = 1_000 + max_keys / count * 8;
         if self.returned <= max_keys && self.calls <= max_calls {
             return Ok(());
@@ -607,6 +718,7 @@ impl ScanRole {
     /// Completes one key: into the batch, or counted as vanished or failed.
     fn finish(&mut self, key: Bytes, page: PageId, dumped: Dumped, expiry: i64, batch: &mut Batch) {
         self.keys_in_flight -= 1;
+        self.window.completed(1);
         if page.epoch() != self.epoch {
             // Asked for before the copy started over: the new pass reads it again.
             return;
@@ -666,7 +778,7 @@ impl ScanRole {
         for expect in self.expect.drain(..) {
             match expect {
                 Expect::Dump(key, page) => again.push((key, page)),
-                Expect::Scan(_) => self.scan = ScanState::Ready,
+                Expect::Scan { .. } => {}
                 Expect::DbSize => {
                     if let Some(watch) = &mut self.live {
                         watch.in_flight = false;
@@ -679,6 +791,8 @@ impl ScanRole {
             self.keys.push_front(entry);
         }
         self.keys_in_flight = 0;
+        self.lanes.lost();
+        self.window.restart(std::time::Instant::now());
     }
 
     /// The copy starts over in `epoch` (this server or the target
@@ -686,30 +800,21 @@ impl ScanRole {
     /// before counts. Replies still owed are taken and ignored.
     pub fn restart(&mut self, epoch: u16, dbsize: u64) {
         self.epoch = epoch;
-        self.cursor = Bytes::from_static(b"0");
         self.keys.clear();
         self.asked.clear();
         self.redirected.clear();
         // A SCAN in flight is answered for the old epoch and ignored; its
         // place in the queue keeps the replies in step.
-        self.scan = if self.expect.iter().any(|e| matches!(e, Expect::Scan(_))) {
-            ScanState::InFlight
-        } else {
-            ScanState::Ready
-        };
+        self.lanes = Lanes::single("0");
+        self.split = lanes_allowed(&self.opts, "0", dbsize);
         self.dbsize = dbsize;
         self.calls = 0;
         self.returned = 0;
     }
 
-    /// After a restart, a SCAN of the old epoch may still be in flight; once
-    /// its reply is taken, a new one may go out.
-    pub fn settle(&mut self) {
-        if self.scan == ScanState::InFlight
-            && !self.expect.iter().any(|e| matches!(e, Expect::Scan(_)))
-        {
-            self.scan = ScanState::Ready;
-        }
+    /// Takes the connection's round-trip estimate: the windows follow it.
+    pub fn set_rtt(&mut self, rtt: std::time::Duration, now: std::time::Instant) {
+        self.window.update(rtt, now);
     }
 
     /// What this scan was asked to do.
@@ -757,8 +862,9 @@ mod tests {
         let node = ledger.add_node("h:1", "r", 0, "0");
         let opts = ScanOptions {
             slots: None,
-            scan_count,
-            pipeline: 64,
+            scan_count: Some(scan_count),
+            pipeline: Some(64),
+            lanes: false,
             match_pattern: None,
             key_type: None,
             expiry,
@@ -964,6 +1070,65 @@ mod tests {
         assert!(batch.is_empty());
     }
 
+    /// A role with the sizes left to rump, on a node of `dbsize` keys.
+    fn auto_role(dbsize: u64) -> ScanRole {
+        let ledger = Arc::new(Ledger::default());
+        let node = ledger.add_node("h:1", "r", 0, "0");
+        let opts = ScanOptions {
+            slots: None,
+            scan_count: None,
+            pipeline: None,
+            lanes: true,
+            match_pattern: None,
+            key_type: None,
+            expiry: ExpiryRead::Absolute,
+        };
+        ScanRole::new(node, "h:1", opts, 0, "0", dbsize, ledger, Arc::default())
+    }
+
+    fn scans(text: &str) -> Vec<(String, String)> {
+        // SCAN <cursor> COUNT <n>, as RESP: $4 SCAN $len cursor $5 COUNT $len n
+        let parts: Vec<&str> = text.split("\r\n").collect();
+        parts
+            .windows(8)
+            .filter(|w| w[1] == "SCAN")
+            .map(|w| (w[3].to_string(), w[7].to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_near_source_gets_one_scan_of_the_near_count() {
+        let sent = first_scans(1_000_000, std::time::Duration::from_micros(50));
+        assert_eq!(sent, [("0".to_string(), "1000".to_string())]);
+    }
+
+    /// The SCANs (cursor, COUNT) a fresh role on `dbsize` keys sends first,
+    /// `rtt` away.
+    fn first_scans(dbsize: u64, rtt: std::time::Duration) -> Vec<(String, String)> {
+        let mut scan = auto_role(dbsize);
+        let mut out = Requests::new();
+        scan.set_rtt(rtt, std::time::Instant::now());
+        scan.issue(&mut out, None);
+        scans(&sent(&mut out))
+    }
+
+    #[test]
+    fn a_far_source_gets_several_large_scans_on_disjoint_lanes() {
+        let sent = first_scans(1_000_000, std::time::Duration::from_millis(80));
+        // 2 × 200k keys a second × 80 ms = 32,000 keys: four SCANs of 10,000.
+        assert_eq!(sent.len(), 4, "{sent:?}");
+        assert!(sent.iter().all(|(_, count)| count == "10000"));
+        let mut cursors: Vec<&str> = sent.iter().map(|(c, _)| c.as_str()).collect();
+        cursors.dedup();
+        assert_eq!(cursors.len(), 4, "each on its own lane: {cursors:?}");
+    }
+
+    #[test]
+    fn a_small_source_is_scanned_along_one_chain() {
+        let sent = first_scans(5_000, std::time::Duration::from_millis(80));
+        assert_eq!(sent, [("0".to_string(), "10000".to_string())]);
+    }
+
     #[test]
     fn a_restart_begins_again_at_cursor_zero_and_ignores_the_old_scan() {
         let (mut scan, _, stats) = role(ExpiryRead::Skip);
@@ -974,18 +1139,18 @@ mod tests {
         assert_eq!(scan.issue(&mut out, None), 2);
         sent(&mut out);
         scan.restart(1, 3);
-        assert_eq!(
-            scan.issue(&mut out, None),
-            0,
-            "wait for the old SCAN's reply"
-        );
-        scan.on_reply(scan_reply("12", &["x"]), &mut batch).unwrap();
-        scan.on_reply(bulk("pa"), &mut batch).unwrap();
-        scan.settle();
-        assert!(batch.is_empty(), "a key of the old pass is not handed over");
-        assert_eq!(stats.scanned.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // The new pass starts at once; the old SCAN's reply, still owed,
+        // is taken in turn and ignored.
         assert_eq!(scan.issue(&mut out, None), 1);
         assert!(sent(&mut out).contains("SCAN\r\n$1\r\n0\r\n"));
+        scan.on_reply(scan_reply("12", &["x"]), &mut batch).unwrap();
+        scan.on_reply(bulk("pa"), &mut batch).unwrap();
+        assert!(batch.is_empty(), "a key of the old pass is not handed over");
+        assert_eq!(stats.scanned.load(std::sync::atomic::Ordering::Relaxed), 1);
+        scan.on_reply(scan_reply("0", &["y"]), &mut batch).unwrap();
+        assert_eq!(stats.scanned.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(scan.issue(&mut out, None), 1, "the new pass's key");
+        assert!(sent(&mut out).contains("DUMP\r\n$1\r\ny\r\n"));
     }
 
     #[test]

@@ -617,7 +617,7 @@ fn step(
                 break;
             }
         }
-        node.scan.settle();
+        node.scan.set_rtt(conn.rtt(), Instant::now());
         let owed = node.scan.issue(conn.out(), pacer);
         conn.owe(owed);
     }

@@ -629,6 +629,7 @@ impl Work {
         let sending = !stopping && !paused;
         if sending {
             let now = now_ms();
+            node.restore.set_rtt(node.link.conn.rtt(), Instant::now());
             let mut owed = 0;
             while node.restore.has_room() && node.link.conn.queued() < MAX_QUEUED_BYTES {
                 let Some(Queued { item, asking }) = node.queue.pop_front() else {

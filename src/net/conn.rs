@@ -34,6 +34,7 @@ use crate::error::{Error, Role};
 use crate::net::handshake::{Handshake, Progress};
 use crate::net::info::ServerInfo;
 use crate::net::probe::{PlainProbe, Verdict, PROBE_AFTER};
+use crate::net::rtt::Rtt;
 use crate::net::socket::{
     connect_tcp, connect_tls, connect_unix, interrupted, would_block, Stream,
 };
@@ -42,6 +43,10 @@ use crate::net::tls::tls_failure;
 /// How much room a new read buffer gets. Each payload slice pins the chunk it
 /// was read into, so this also sets the granularity of what the channel's
 /// byte budget holds on to.
+/// A server closer than this gets fixed kernel socket buffers
+/// ([`Stream::fix_buffers`]); a farther one keeps the kernel's autotuning.
+const NEAR: Duration = Duration::from_millis(1);
+
 const READ_CHUNK: usize = 64 * 1024;
 /// Below this much spare room, a new chunk is allocated before reading.
 const MIN_READ: usize = 4 * 1024;
@@ -121,6 +126,8 @@ pub struct Conn {
     /// plain-text probe once one is running ([`crate::net::probe`]).
     tls_silent_since: Option<Instant>,
     probe: Option<PlainProbe>,
+    /// How far the server is, for the engine's windows.
+    rtt: Rtt,
 }
 
 impl Conn {
@@ -154,6 +161,7 @@ impl Conn {
             replies: 0,
             tls_silent_since: None,
             probe: None,
+            rtt: Rtt::default(),
         };
         conn.reopen(registry, timeout)?;
         Ok(conn)
@@ -171,6 +179,7 @@ impl Conn {
         self.replies = 0;
         self.tls_silent_since = None;
         self.probe = None;
+        self.rtt.reset();
         let now = Instant::now();
         self.progress_at = now;
         self.startup_deadline = now + timeout;
@@ -368,6 +377,11 @@ impl Conn {
                         );
                     }
                     self.state = State::Ready;
+                    if self.rtt.estimate() < NEAR {
+                        if let Some(stream) = &self.stream {
+                            stream.fix_buffers();
+                        }
+                    }
                     return Ok(Startup::Ready(info));
                 }
             }
@@ -481,9 +495,18 @@ impl Conn {
     /// Counts `n` more replies owed (one per command just queued).
     pub fn owe(&mut self, n: usize) {
         if self.owed == 0 && n > 0 {
-            self.progress_at = Instant::now();
+            let now = Instant::now();
+            self.progress_at = now;
+            // Nothing queued ahead: the first reply times one round trip.
+            self.rtt.start(self.replies + 1, now);
         }
         self.owed += n;
+    }
+
+    /// The round-trip estimate of this connection (zero before the first
+    /// reply).
+    pub fn rtt(&self) -> Duration {
+        self.rtt.estimate()
     }
 
     /// Replies still owed.
@@ -645,7 +668,9 @@ impl Conn {
     fn replied(&mut self) {
         self.replies += 1;
         self.owed = self.owed.saturating_sub(1);
-        self.progress_at = Instant::now();
+        let now = Instant::now();
+        self.progress_at = now;
+        self.rtt.replied(self.replies, now);
     }
 
     /// One `read` into the buffer: `Ok(true)` if bytes arrived.

@@ -9,6 +9,7 @@ pub mod handshake;
 pub mod info;
 pub mod probe;
 pub mod request;
+pub mod rtt;
 pub mod socket;
 pub mod tls;
 

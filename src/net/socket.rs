@@ -20,8 +20,11 @@ use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 use crate::net::tls::{TlsClient, TlsStream};
 
-/// Kernel socket buffers: large enough that one pipelined window of commands
-/// or replies fits without a round trip per few KiB.
+/// Kernel socket buffers for a near server: large enough that one pipelined
+/// window of commands or replies fits without a round trip per few KiB.
+/// Fixing a buffer turns the kernel's autotuning off, which a far server
+/// needs (its bandwidth-delay product can be many MiB), so it is done only
+/// once the handshake has shown the server is near.
 const SOCKET_BUFFER: usize = 1024 * 1024;
 
 /// A non-blocking socket, connected or connecting, registered with a mio loop.
@@ -46,9 +49,6 @@ pub fn connect_tcp(addr: SocketAddr) -> io::Result<Stream> {
         .with_time(Duration::from_secs(60))
         .with_interval(Duration::from_secs(10));
     socket.set_tcp_keepalive(&keepalive)?;
-    // Best effort: the kernel may clamp these, and a smaller buffer still works.
-    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
-    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     match socket.connect(&addr.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(EINPROGRESS) || would_block(&e) => {}
@@ -101,6 +101,19 @@ impl Stream {
                 Ok(())
             }
         };
+    }
+
+    /// Sets the kernel buffers of a TCP or TLS connection to a near server
+    /// (see [`SOCKET_BUFFER`]).
+    pub fn fix_buffers(&self) {
+        let fd = match self {
+            Stream::Tcp(s) => SockRef::from(s),
+            Stream::Tls(s) => SockRef::from(s.tcp()),
+            Stream::Unix(_) => return,
+        };
+        // Best effort: the kernel may clamp these, and a smaller buffer still works.
+        let _ = fd.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = fd.set_send_buffer_size(SOCKET_BUFFER);
     }
 
     /// The address a TCP or TLS connection is connected to.

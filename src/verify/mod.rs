@@ -104,7 +104,7 @@ impl Verifier {
             Arc::clone(&self.signal),
         );
         let opts = check_loop::CheckOptions {
-            pipeline: config.pipeline,
+            pipeline: config.pipeline.unwrap_or(crate::config::DEFAULT_PIPELINE),
             compare_ttl: config.copy_ttl,
             timeout: config.timeout,
         };

@@ -1,0 +1,193 @@
+//! How much one connection keeps in flight: enough to cover its
+//! bandwidth-delay product, sized from the round-trip time
+//! ([`crate::net::rtt`]) and the throughput the connection shows.
+//!
+//! A window that carries `rate` units a second across a round trip of
+//! `rtt` needs `rate × rtt` units in flight; it is given twice that, so
+//! that a window that is itself the limit doubles at each measurement
+//! (the rate it shows is then `window / rtt`) until the server or the link
+//! is the limit. It never goes below the near-server default that the
+//! loopback benchmarks chose (so nothing changes on loopback, where the
+//! product is a few keys), never above a cap that bounds memory, and it
+//! shrinks slowly when the rate falls, so a pause of the source does not
+//! throw away what the ramp-up found.
+
+use std::time::{Duration, Instant};
+
+/// Throughput assumed before any is measured, in keys a second: about
+/// what one connection carries on loopback here (BENCHMARKS.md). A far
+/// server then starts with a window near its need rather than ramping up
+/// from the near-server default, which at 80 ms takes seconds.
+pub const GUESS_KEYS_PER_SEC: f64 = 200_000.0;
+
+/// Shortest measurement: below it, a rate is noise (a few batches).
+const MIN_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A window of units in flight (keys, or commands) on one connection.
+#[derive(Debug, Clone)]
+pub struct Window {
+    floor: usize,
+    cap: usize,
+    /// `--pipeline` was given: the window is what the user said.
+    fixed: bool,
+    size: usize,
+    /// Units a second: measured, or [`GUESS_KEYS_PER_SEC`] before that.
+    rate: f64,
+    done: u64,
+    since: Instant,
+    rtt: Duration,
+}
+
+impl Window {
+    /// A window sized by itself, between `floor` and `cap`.
+    pub fn auto(floor: usize, cap: usize) -> Window {
+        let floor = floor.max(1);
+        Window {
+            floor,
+            cap: cap.max(floor),
+            fixed: false,
+            size: floor,
+            rate: GUESS_KEYS_PER_SEC,
+            done: 0,
+            since: Instant::now(),
+            rtt: Duration::ZERO,
+        }
+    }
+
+    /// A window of exactly `size` units (an explicit override).
+    pub fn fixed(size: usize) -> Window {
+        Window {
+            fixed: true,
+            ..Window::auto(size, size)
+        }
+    }
+
+    /// Units that may be in flight now.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Units a second that this window should carry: measured, or guessed
+    /// before the first measurement.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// The round-trip time the window was last sized for.
+    pub fn rtt(&self) -> Duration {
+        self.rtt
+    }
+
+    /// Units wanted in flight to carry the rate across the round trip:
+    /// twice the bandwidth-delay product.
+    pub fn demand(&self) -> f64 {
+        2.0 * self.rate * self.rtt.as_secs_f64()
+    }
+
+    /// `n` units completed (their replies arrived).
+    pub fn completed(&mut self, n: u64) {
+        self.done += n;
+    }
+
+    /// Takes the connection's current round-trip estimate and, once a
+    /// measurement interval (two round trips, at least 50 ms) has passed,
+    /// the rate it showed; resizes the window.
+    pub fn update(&mut self, rtt: Duration, now: Instant) {
+        let first = self.rtt.is_zero() && !rtt.is_zero();
+        self.rtt = rtt;
+        if first {
+            // Measure from the first round trip known: before it the
+            // connection was still being opened.
+            self.since = now;
+            self.done = 0;
+        }
+        let elapsed = now.saturating_duration_since(self.since);
+        if elapsed >= MIN_INTERVAL.max(rtt * 2) {
+            self.rate = self.done as f64 / elapsed.as_secs_f64();
+            self.done = 0;
+            self.since = now;
+        } else if !first {
+            return;
+        }
+        if self.fixed {
+            return;
+        }
+        let wanted = (self.demand().ceil() as usize).clamp(self.floor, self.cap);
+        self.size = if wanted >= self.size {
+            wanted
+        } else {
+            // Shrink by a quarter at most per interval.
+            wanted.max(self.size - self.size / 4)
+        };
+    }
+
+    /// A new connection: the path may be another; keep the rate, take the
+    /// new round trip when it is measured.
+    pub fn restart(&mut self, now: Instant) {
+        self.rtt = Duration::ZERO;
+        self.done = 0;
+        self.since = now;
+        if !self.fixed {
+            self.size = self.floor;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn near_servers_keep_the_floor() {
+        let t0 = Instant::now();
+        let mut w = Window::auto(2048, 1 << 17);
+        w.update(MS / 20, t0);
+        assert_eq!(w.size(), 2048);
+        w.completed(40_000);
+        w.update(MS / 20, t0 + 100 * MS);
+        assert_eq!(w.size(), 2048, "400k a second × 50 µs is 20 units");
+    }
+
+    #[test]
+    fn a_far_server_starts_from_the_guess_and_a_limiting_window_doubles() {
+        let t0 = Instant::now();
+        let mut w = Window::auto(2048, 1 << 20);
+        let rtt = 80 * MS;
+        w.update(rtt, t0);
+        assert_eq!(w.size(), 32_000, "2 × 200k a second × 80 ms");
+        // The window is the limit: it carries size / rtt.
+        let interval = 2 * rtt;
+        w.completed((32_000.0 / 0.08 * 0.16) as u64);
+        w.update(rtt, t0 + interval);
+        assert_eq!(w.size(), 64_000);
+    }
+
+    #[test]
+    fn the_window_stays_between_floor_and_cap_and_shrinks_slowly() {
+        let t0 = Instant::now();
+        let mut w = Window::auto(100, 10_000);
+        w.update(100 * MS, t0);
+        assert_eq!(w.size(), 10_000, "capped");
+        // Nothing completes for a whole interval.
+        w.update(100 * MS, t0 + 200 * MS);
+        assert_eq!(w.size(), 7_500);
+        w.update(100 * MS, t0 + 400 * MS);
+        assert_eq!(w.size(), 5_625);
+        for i in 3..40 {
+            w.update(100 * MS, t0 + i * 200 * MS);
+        }
+        assert_eq!(w.size(), 100, "floor");
+    }
+
+    #[test]
+    fn a_fixed_window_never_moves() {
+        let t0 = Instant::now();
+        let mut w = Window::fixed(64);
+        w.update(80 * MS, t0);
+        w.completed(1_000_000);
+        w.update(80 * MS, t0 + Duration::from_secs(1));
+        assert_eq!(w.size(), 64);
+    }
+}
