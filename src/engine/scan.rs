@@ -472,15 +472,20 @@ impl ScanRole {
             return 0;
         }
         let count = self.scan_count();
-        let wanted = (self.window.demand() / f64::from(count)).ceil() as usize;
+        let demand = self.window.demand();
         if self.split > 1 && !self.window.rtt().is_zero() {
-            // Decided once, before the first SCAN: a near source keeps one
-            // chain.
-            if wanted > 1 && self.calls == 0 && self.lanes.in_flight() == 0 {
+            // Decided once, before the first SCAN: a near source, whose
+            // round trip the near COUNT covers, keeps one chain.
+            if demand > f64::from(NEAR_SCAN_COUNT) && self.calls == 0 && self.lanes.in_flight() == 0
+            {
                 self.lanes = Lanes::split(self.split);
             }
             self.split = 1;
         }
+        // A page takes more than a round trip (its SCAN waits behind the
+        // DUMPs queued before it): twice the demand in SCANs keeps the
+        // DUMP window fed. Keys in hand stay bounded by the lookahead.
+        let wanted = (2.0 * demand / f64::from(count)).ceil() as usize;
         let most = wanted.clamp(1, self.lanes.count());
         let lookahead = count as usize + keys_window;
         let mut queued = 0;
@@ -1115,12 +1120,14 @@ mod tests {
     #[test]
     fn a_far_source_gets_several_large_scans_on_disjoint_lanes() {
         let sent = first_scans(1_000_000, std::time::Duration::from_millis(80));
-        // 2 × 200k keys a second × 80 ms = 32,000 keys: four SCANs of 10,000.
-        assert_eq!(sent.len(), 4, "{sent:?}");
+        // 2 × 200k keys a second × 80 ms = 32,000 keys in flight, and
+        // twice that in SCANs of 10,000, as far as the lookahead of one
+        // page and the window (42,000 keys) allows: five.
+        assert_eq!(sent.len(), 5, "{sent:?}");
         assert!(sent.iter().all(|(_, count)| count == "10000"));
         let mut cursors: Vec<&str> = sent.iter().map(|(c, _)| c.as_str()).collect();
         cursors.dedup();
-        assert_eq!(cursors.len(), 4, "each on its own lane: {cursors:?}");
+        assert_eq!(cursors.len(), 5, "each on its own lane: {cursors:?}");
     }
 
     #[test]

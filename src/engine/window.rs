@@ -6,18 +6,23 @@
 //! `rtt` needs `rate × rtt` units in flight; it is given twice that, so
 //! that a window that is itself the limit doubles at each measurement
 //! (the rate it shows is then `window / rtt`) until the server or the link
-//! is the limit. It never goes below the near-server default that the
-//! loopback benchmarks chose (so nothing changes on loopback, where the
-//! product is a few keys), never above a cap that bounds memory, and it
-//! shrinks slowly when the rate falls, so a pause of the source does not
-//! throw away what the ramp-up found.
+//! is the limit. The rate counted is never below [`GUESS_KEYS_PER_SEC`],
+//! what one connection carries near its server: a window sized to a lower
+//! rate would make that rate, since the SCAN chain feeding it takes more
+//! than a round trip per page, and the doubling would never start. It never
+//! goes below the near-server default that the loopback benchmarks chose
+//! (so nothing changes on loopback, where the product is a few keys), never
+//! above a cap that bounds memory, and it shrinks slowly when the rate
+//! falls, so a pause of the source does not throw away what the ramp-up
+//! found.
 
 use std::time::{Duration, Instant};
 
-/// Throughput assumed before any is measured, in keys a second: about
-/// what one connection carries on loopback here (BENCHMARKS.md). A far
-/// server then starts with a window near its need rather than ramping up
-/// from the near-server default, which at 80 ms takes seconds.
+/// Throughput assumed before any is measured, and the least counted after,
+/// in keys a second: about what one connection carries on loopback here
+/// (BENCHMARKS.md). A far server then starts with a window near its need
+/// rather than ramping up from the near-server default, which at 80 ms
+/// takes seconds.
 pub const GUESS_KEYS_PER_SEC: f64 = 200_000.0;
 
 /// Shortest measurement: below it, a rate is noise (a few batches).
@@ -81,7 +86,7 @@ impl Window {
     /// Units wanted in flight to carry the rate across the round trip:
     /// twice the bandwidth-delay product.
     pub fn demand(&self) -> f64 {
-        2.0 * self.rate * self.rtt.as_secs_f64()
+        2.0 * self.rate.max(GUESS_KEYS_PER_SEC) * self.rtt.as_secs_f64()
     }
 
     /// `n` units completed (their replies arrived).
@@ -168,17 +173,23 @@ mod tests {
     fn the_window_stays_between_floor_and_cap_and_shrinks_slowly() {
         let t0 = Instant::now();
         let mut w = Window::auto(100, 10_000);
-        w.update(100 * MS, t0);
+        w.update(MS, t0);
+        assert_eq!(w.size(), 400, "2 × 200k a second × 1 ms");
+        w.completed(1_000_000);
+        w.update(MS, t0 + 100 * MS);
         assert_eq!(w.size(), 10_000, "capped");
         // Nothing completes for a whole interval.
-        w.update(100 * MS, t0 + 200 * MS);
+        w.update(MS, t0 + 200 * MS);
         assert_eq!(w.size(), 7_500);
-        w.update(100 * MS, t0 + 400 * MS);
+        w.update(MS, t0 + 300 * MS);
         assert_eq!(w.size(), 5_625);
-        for i in 3..40 {
-            w.update(100 * MS, t0 + i * 200 * MS);
+        for i in 4..40 {
+            w.update(MS, t0 + i * 100 * MS);
         }
-        assert_eq!(w.size(), 100, "floor");
+        assert_eq!(w.size(), 400, "the guessed rate's need, never less");
+        let mut near = Window::auto(100, 10_000);
+        near.update(MS / 100, t0);
+        assert_eq!(near.size(), 100, "floor");
     }
 
     #[test]
