@@ -216,6 +216,15 @@ impl TargetLoop {
                 busy |= self.drive(token, stopped_at.is_some())?;
             }
             busy |= self.follow_cluster()?;
+            // The queues may have emptied while the channel still holds
+            // batches: take them now, not when the next reply comes, a
+            // round trip away from a far target.
+            if stopped_at.is_none() && self.receive() {
+                busy |= self
+                    .nodes
+                    .iter()
+                    .any(|n| !n.queue.is_empty() && n.restore.has_room());
+            }
             self.work.acks.flush(&self.ledger);
             if self.work.released > 0 {
                 self.rx.release(std::mem::take(&mut self.work.released));
@@ -253,11 +262,14 @@ impl TargetLoop {
         self.nodes.iter().map(|n| n.queue.len()).sum()
     }
 
-    /// Takes batches from the channel while the queues are short.
-    fn receive(&mut self) {
+    /// Takes batches from the channel while the queues are short; true if
+    /// it took any.
+    fn receive(&mut self) -> bool {
+        let mut took = false;
         while !self.source_done && self.queued() < QUEUE_AHEAD {
             match self.rx.try_recv(self.work.epoch) {
                 Ok(batch) => {
+                    took = true;
                     for item in batch.items {
                         if item.page.epoch() == self.work.epoch {
                             self.route_item(item, false);
@@ -276,6 +288,7 @@ impl TargetLoop {
                 }
             }
         }
+        took
     }
 
     /// Queues an item on the node its key belongs to (first in line when it
