@@ -10,7 +10,11 @@
 //! (issue 9); each topology listed gets its own servers, one after the other.
 //! `--tls plain,tls` (issue 10) measures both modes on the same servers and
 //! data: ceilings per mode, and in every repetition each tool runs once per
-//! mode, in turn (`benches/e2e/tls.rs`).
+//! mode, in turn (`benches/e2e/tls.rs`). `--rtt-ms direct,0,20,80` (issue
+//! 12) puts a latency proxy of the harness's own in front of the source and
+//! of the target for each round trip listed, measures the ceilings through
+//! them, and runs every tool once per round trip in every repetition
+//! (`benches/e2e/wan.rs`).
 
 #[path = "e2e/ceiling.rs"]
 mod ceiling;
@@ -18,6 +22,8 @@ mod ceiling;
 mod data;
 #[path = "e2e/procfs.rs"]
 mod procfs;
+#[path = "e2e/proxy.rs"]
+mod proxy;
 #[path = "e2e/redis.rs"]
 mod redis;
 #[path = "e2e/report.rs"]
@@ -28,6 +34,8 @@ mod topology;
 mod transcode;
 #[path = "e2e/verify.rs"]
 mod verify;
+#[path = "e2e/wan.rs"]
+mod wan;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,6 +48,7 @@ use redis::Res;
 use report::{DatasetResult, Meta, Run, Servers};
 use topology::{Binaries, Lab, Nodes, Side, Topology};
 use transcode::TypeRate;
+use wan::{Rtt, Wan};
 
 const HELP: &str = "\
 e2e: end-to-end benchmark of rump (see BENCHMARKS.md)
@@ -76,6 +85,13 @@ options:
                        plain (default), tls (every server also gets a TLS port with a
                        certificate from a CA the harness makes; rump gets rediss:// URLs
                        and --tls-ca), both (= plain,tls)
+  --rtt-ms LIST        comma-separated round trips, each `direct` (no proxy) or a number
+                       of ms: a latency proxy of the harness's own in front of the source
+                       and one in front of the target add it (half each way); the
+                       ceilings, rump and the peers go through them ({from} {to} name
+                       the proxies), loading and checking go direct; every repetition
+                       runs each round trip in turn (default: direct; standalone only)
+  --mbit N             also cap each proxy at N Mbit/s each way (needs --rtt-ms numbers)
   --redis-server PATH  server binary of both ends (default redis-server; a valkey-server works)
   --source-server LIST comma-separated server binaries of the source (default --redis-server):
                        each gets its own source server with the same data, and every
@@ -109,6 +125,10 @@ struct Config {
     redis_cli: PathBuf,
     topologies: Vec<Topology>,
     modes: Vec<Mode>,
+    /// Round trips, each run in turn within every repetition.
+    rtts: Vec<Rtt>,
+    /// Bandwidth cap of every proxy, each way.
+    mbit: Option<f64>,
     out: Option<PathBuf>,
     args: Vec<String>,
 }
@@ -148,6 +168,8 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
         redis_cli: PathBuf::from("redis-cli"),
         topologies: vec![Topology::Standalone],
         modes: vec![Mode::Plain],
+        rtts: vec![Rtt::Direct],
+        mbit: None,
         out: None,
         args: args.clone(),
     };
@@ -214,6 +236,15 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
                     }
                 }
             }
+            "--rtt-ms" => {
+                config.rtts = Vec::new();
+                for rtt in list(&value()?, Rtt::parse)? {
+                    if !config.rtts.contains(&rtt) {
+                        config.rtts.push(rtt);
+                    }
+                }
+            }
+            "--mbit" => config.mbit = Some(number(&name, &value()?)?),
             "--out" => config.out = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown argument {arg:?}")),
         }
@@ -230,6 +261,23 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
     }
     if config.modes.is_empty() {
         return Err("--tls: no mode named".to_owned());
+    }
+    if config.rtts.is_empty() {
+        return Err("--rtt-ms: no round trip named".to_owned());
+    }
+    let proxied = config.rtts.iter().any(|r| r.ms().is_some());
+    if proxied && config.topologies.iter().any(|&t| t != Topology::Standalone) {
+        return Err(
+            "--rtt-ms: a cluster's clients reach its other masters directly, around the proxy: use --topology standalone"
+                .to_owned(),
+        );
+    }
+    match config.mbit {
+        Some(m) if !(m > 0.0 && m.is_finite()) => {
+            return Err("--mbit must be a positive number".to_owned());
+        }
+        Some(_) if !proxied => return Err("--mbit needs a number in --rtt-ms".to_owned()),
+        _ => {}
     }
     if config.size.scale <= 0.0 || !config.size.scale.is_finite() {
         return Err("--scale must be a positive number".to_owned());
@@ -278,13 +326,35 @@ fn run(config: &Config) -> Res<()> {
         let mut ends = Vec::new();
         for &mode in &config.modes {
             for (source, side) in lab.sources.iter().enumerate() {
-                ends.push(End {
-                    mode,
-                    source,
-                    src: side.nodes_in(mode)?,
-                    tgt: lab.target.nodes_in(mode)?,
-                });
+                for &rtt in &config.rtts {
+                    let wan = match rtt.ms() {
+                        Some(ms) => Some(Wan::start(&lab, source, mode, ms, config.mbit)?),
+                        None => None,
+                    };
+                    ends.push(End {
+                        mode,
+                        source,
+                        rtt,
+                        wan,
+                        src: side.nodes_in(mode)?,
+                        tgt: lab.target.nodes_in(mode)?,
+                    });
+                }
             }
+        }
+        if ends.iter().any(|end| end.wan.is_some()) {
+            eprintln!(
+                "e2e: latency mode, round trips {}{}: ceilings, tools and their {{from}} {{to}} go through the proxies; loading, flushing and checking go direct",
+                config
+                    .rtts
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                config
+                    .mbit
+                    .map_or(String::new(), |m| format!(", {m} Mbit/s each way"))
+            );
         }
         if meta.is_none() {
             let negotiated = ends
@@ -361,14 +431,65 @@ struct LabContext {
     target_rdb: Option<u16>,
 }
 
-/// The connections of one mode and one source: the ceilings, the flushes
-/// before each run and the check after it go through these.
+/// The connections of one mode, one source and one round trip: the
+/// flushes before each run and the check after it go through `src` and
+/// `tgt`, the ceilings too unless there are proxies (`wan`).
 struct End {
     mode: Mode,
     /// Which of the lab's sources.
     source: usize,
+    rtt: Rtt,
+    /// The latency proxies of `rtt`, and connections through them.
+    wan: Option<Wan>,
     src: Nodes,
     tgt: Nodes,
+}
+
+/// Where a tool is pointed: the servers themselves or their proxies.
+struct Addrs {
+    from: String,
+    to: String,
+    from_port: u16,
+    to_port: u16,
+}
+
+impl End {
+    /// The connections the ceilings are measured through.
+    fn measured(&mut self) -> (&mut Nodes, &mut Nodes) {
+        match &mut self.wan {
+            Some(wan) => (&mut wan.src, &mut wan.tgt),
+            None => (&mut self.src, &mut self.tgt),
+        }
+    }
+
+    /// CPU seconds of this end's proxies so far; `None` without proxies.
+    fn proxy_cpu(&self) -> Option<f64> {
+        self.wan.as_ref().map(Wan::cpu)
+    }
+
+    /// The addresses a tool gets: the lab's, or the proxies' in front of them.
+    fn addrs(&self, lab: &Lab) -> Res<Addrs> {
+        let source = &lab.sources[self.source];
+        let Some(wan) = &self.wan else {
+            return Ok(Addrs {
+                from: source.url_in(self.mode)?,
+                to: lab.target.url_in(self.mode)?,
+                from_port: source.port_in(self.mode)?,
+                to_port: lab.target.port_in(self.mode)?,
+            });
+        };
+        let scheme = match self.mode {
+            Mode::Plain => "redis",
+            Mode::Tls => "rediss",
+        };
+        let (from_port, to_port) = (wan.from.port(), wan.to.port());
+        Ok(Addrs {
+            from: format!("{scheme}://127.0.0.1:{from_port}"),
+            to: format!("{scheme}://127.0.0.1:{to_port}"),
+            from_port,
+            to_port,
+        })
+    }
 }
 
 fn make_meta(
@@ -396,6 +517,7 @@ fn make_meta(
         reps: config.reps,
         scale: config.size.scale,
         modes: config.modes.clone(),
+        mbit: config.mbit,
         tls,
     };
     eprintln!("e2e: {}, {} cores", meta.redis_version, meta.cores);
@@ -440,12 +562,11 @@ impl Tool<'_> {
         }
     }
 
-    /// The command line in `mode`, from the lab's source `source`; a
+    /// The command line in `mode`, from `addrs.from` to `addrs.to`; a
     /// cluster end is named by its first master. Over TLS rump trusts
     /// exactly the lab's CA.
-    fn command(&self, lab: &Lab, source: usize, mode: Mode, rump_args: &[String]) -> Res<Command> {
-        let source = &lab.sources[source];
-        let (from, to) = (source.url_in(mode)?, lab.target.url_in(mode)?);
+    fn command(&self, lab: &Lab, addrs: &Addrs, mode: Mode, rump_args: &[String]) -> Res<Command> {
+        let (from, to) = (&addrs.from, &addrs.to);
         let ca = lab
             .certs
             .as_ref()
@@ -453,7 +574,7 @@ impl Tool<'_> {
         Ok(match self {
             Tool::Rump(bin) => {
                 let mut cmd = Command::new(bin);
-                cmd.args(["-from", &from, "-to", &to]);
+                cmd.args(["-from", from, "-to", to]);
                 if mode == Mode::Tls {
                     cmd.args(["--tls-ca", &ca]);
                 }
@@ -462,7 +583,7 @@ impl Tool<'_> {
             }
             Tool::Verify(bin) => {
                 let mut cmd = Command::new(bin);
-                cmd.args(["-from", &from, "-to", &to]);
+                cmd.args(["-from", from, "-to", to]);
                 if mode == Mode::Tls {
                     cmd.args(["--tls-ca", &ca]);
                 }
@@ -473,12 +594,12 @@ impl Tool<'_> {
             Tool::Peer(peer) => {
                 let script = peer
                     .template
-                    .replace("{from}", &from)
-                    .replace("{to}", &to)
+                    .replace("{from}", from)
+                    .replace("{to}", to)
                     .replace("{from_host}", "127.0.0.1")
                     .replace("{to_host}", "127.0.0.1")
-                    .replace("{from_port}", &source.port_in(mode)?.to_string())
-                    .replace("{to_port}", &lab.target.port_in(mode)?.to_string())
+                    .replace("{from_port}", &addrs.from_port.to_string())
+                    .replace("{to_port}", &addrs.to_port.to_string())
                     .replace("{ca}", &ca);
                 let mut cmd = Command::new("sh");
                 cmd.arg("-c").arg(script);
@@ -508,6 +629,7 @@ fn run_dataset(
     };
     let modes = config.modes.len();
     let several = srcs.len() > 1;
+    let rtts = config.rtts != [Rtt::Direct];
     let tagged = |end: &End| {
         let mut tag = name.clone();
         if modes > 1 {
@@ -515,6 +637,9 @@ fn run_dataset(
         }
         if several {
             tag = format!("{tag} {}", ctx.servers[end.source].arrow());
+        }
+        if rtts {
+            tag = format!("{tag} rtt {}", end.rtt.name());
         }
         tag
     };
@@ -592,17 +717,25 @@ fn run_dataset(
                     "[{tag}] source capacity: pipelined DUMP + {}",
                     String::from_utf8_lossy(expiry)
                 );
-                let source = ceiling::source_capacity(&mut end.src, &probe(side), &each, expiry)?;
+                let before = end.proxy_cpu();
+                let mut source =
+                    ceiling::source_capacity(end.measured().0, &probe(side), &each, expiry)?;
+                source.proxy_cpu = since(before, end.proxy_cpu());
                 eprintln!("[{tag}] target capacity: pipelined RESTORE into an empty target");
                 let restored = for_target.as_deref().unwrap_or(&dumped);
-                let target = ceiling::target_capacity(&mut end.tgt, &probe(&lab.target), restored)?;
+                let before = end.proxy_cpu();
+                let mut target =
+                    ceiling::target_capacity(end.measured().1, &probe(&lab.target), restored)?;
+                target.proxy_cpu = since(before, end.proxy_cpu());
                 for (which, rate) in [("source", &source), ("target", &target)] {
                     eprintln!(
-                        "[{tag}] {which} ceiling: {:.0} keys/s, {:.1} MiB/s ({:.2} s, server CPU {:.2} s)",
+                        "[{tag}] {which} ceiling: {:.0} keys/s, {:.1} MiB/s ({:.2} s, server CPU {:.2} s{})",
                         rate.keys_per_sec(),
                         rate.mib_per_sec(),
                         rate.secs,
-                        rate.server_cpu_total()
+                        rate.server_cpu_total(),
+                        rate.proxy_cpu
+                            .map_or(String::new(), |c| format!(", proxy CPU {c:.2} s"))
                     );
                 }
                 ceilings[e] = (Some(source), Some(target));
@@ -663,8 +796,10 @@ fn run_dataset(
                 if !matches!(tool, Tool::Verify(_)) {
                     end.tgt.flushall()?;
                 }
-                let cmd = tool.command(lab, end.source, end.mode, &config.rump_args)?;
+                let cmd = tool.command(lab, &end.addrs(lab)?, end.mode, &config.rump_args)?;
+                let proxy_before = end.proxy_cpu();
                 let m = procfs::run_measured(cmd, &servers, tck)?;
+                let proxy_cpu = since(proxy_before, end.proxy_cpu());
                 let check = if matches!(tool, Tool::Verify(_)) {
                     verify::verify_only_result(&m.stdout, keys)
                 } else if m.status.success() {
@@ -682,14 +817,16 @@ fn run_dataset(
                     peak_rss_kib: m.peak_rss_kib,
                     source_cpu: source_cpu.to_vec(),
                     target_cpu: target_cpu.to_vec(),
-                    other_cpu: m.other_cpu,
+                    // The proxies run in this process: not noise.
+                    other_cpu: (m.other_cpu - proxy_cpu.unwrap_or(0.0)).max(0.0),
+                    proxy_cpu,
                     exit_code: m.status.code(),
                     check,
                     target_keys: end.tgt.dbsize()?,
                     stdout: m.stdout,
                 };
                 eprintln!(
-                    "[{tag}] {} rep {}/{}: {:.2} s, {:.0} keys/s, CPU {:.2} s, peak RSS {:.1} MiB, servers CPU {:.2} s, other CPU {:.2} s; {}",
+                    "[{tag}] {} rep {}/{}: {:.2} s, {:.0} keys/s, CPU {:.2} s, peak RSS {:.1} MiB, servers CPU {:.2} s, {}other CPU {:.2} s; {}",
                     run.tool,
                     rep + 1,
                     config.reps,
@@ -698,6 +835,8 @@ fn run_dataset(
                     run.cpu,
                     run.peak_rss_kib as f64 / 1024.0,
                     m.server_cpu.iter().sum::<f64>(),
+                    run.proxy_cpu
+                        .map_or(String::new(), |c| format!("proxy CPU {c:.2} s, ")),
                     run.other_cpu,
                     match &run.check {
                         Ok(s) => format!("ok: {s}"),
@@ -721,6 +860,7 @@ fn run_dataset(
                 topology,
                 dataset,
                 mode: end.mode,
+                rtt: end.rtt,
                 servers: ctx.servers[end.source].clone(),
                 source_keys: l.source_keys.clone(),
                 description: l.description.clone(),
@@ -750,6 +890,11 @@ struct Loaded {
     largest: u64,
     /// Rewriting its payloads for an older target, per type byte.
     transcoding: Vec<TypeRate>,
+}
+
+/// CPU used between two readings of the proxies', if there are proxies.
+fn since(before: Option<f64>, after: Option<f64>) -> Option<f64> {
+    Some(after? - before?)
 }
 
 fn check_count(name: &str, dumped: u64, keys: u64) -> Res<()> {

@@ -35,6 +35,8 @@ pub(crate) struct Rate {
     /// CPU each measured server used meanwhile: close to `secs` when the
     /// server, not the harness, set the pace.
     pub(crate) server_cpu: Vec<f64>,
+    /// CPU the latency proxies used meanwhile, in latency mode (set by the caller).
+    pub(crate) proxy_cpu: Option<f64>,
 }
 
 /// The server processes a ceiling is measured on.
@@ -162,6 +164,7 @@ pub(crate) fn source_capacity(
         bytes: totals.iter().map(|t| t.0).sum(),
         largest: totals.iter().map(|t| t.2).max().unwrap_or(0),
         server_cpu,
+        proxy_cpu: None,
     })
 }
 
@@ -215,5 +218,6 @@ pub(crate) fn target_capacity(nodes: &mut Nodes, probe: &Probe, dumped: &[Dumped
         bytes,
         largest,
         server_cpu,
+        proxy_cpu: None,
     })
 }

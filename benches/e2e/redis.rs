@@ -176,6 +176,9 @@ pub(crate) struct Conn {
     source: Source,
     sink: Sink,
     name: String,
+    /// Batches [`Conn::pipeline`] keeps unanswered at most: [`WINDOW`], or
+    /// more across a latency proxy ([`Conn::set_window`]).
+    window: usize,
 }
 
 impl Conn {
@@ -199,7 +202,15 @@ impl Conn {
             },
             sink,
             name: name.to_owned(),
+            window: WINDOW,
         }
+    }
+
+    /// Lets [`Conn::pipeline`] keep up to `batches` unanswered: across a
+    /// round trip of tens of milliseconds, three batches would measure the
+    /// window, not the server.
+    pub(crate) fn set_window(&mut self, batches: usize) {
+        self.window = batches.max(1);
     }
 
     pub(crate) fn connect(port: u16, name: &str) -> Res<Conn> {
@@ -375,10 +386,15 @@ impl Conn {
         batches: Vec<Batch>,
         mut on_reply: impl FnMut(Frame) -> Res<()>,
     ) -> Res<()> {
-        let Conn { source, sink, name } = self;
+        let Conn {
+            source,
+            sink,
+            name,
+            window,
+        } = self;
         let name = &*name;
         thread::scope(|scope| {
-            let (tx, rx) = mpsc::sync_channel::<usize>(WINDOW);
+            let (tx, rx) = mpsc::sync_channel::<usize>(*window);
             let writer = scope.spawn(move || -> Res<()> {
                 for mut batch in batches {
                     if tx.send(batch.count).is_err() {
@@ -629,6 +645,19 @@ impl Server {
             Mode::Plain => format!("redis://127.0.0.1:{port}"),
             Mode::Tls => format!("rediss://127.0.0.1:{port}"),
         })
+    }
+
+    /// A connection in `mode` to `port`, a latency proxy in front of this
+    /// server: TLS still verifies the server against the lab's CA.
+    pub(crate) fn conn_via(&self, mode: Mode, port: u16) -> Res<Conn> {
+        let name = format!("{} via :{port}", self.name);
+        match (mode, &self.tls) {
+            (Mode::Plain, _) => Conn::connect(port, &name),
+            (Mode::Tls, Some((_, certs))) => {
+                Conn::connect_tls(port, &format!("{name} (TLS)"), certs)
+            }
+            (Mode::Tls, None) => Err(self.no_tls()),
+        }
     }
 
     /// A connection in `mode`: TLS verifies the server against the lab's CA.

@@ -11,12 +11,17 @@
 //! target of different versions, every table gains a `servers` column and
 //! a summary compares each cross-version copy with the same-version one
 //! into the same target, next to the transcoding rates per type
-//! (`report_versions.rs`).
+//! (`report_versions.rs`). When any result went through latency proxies,
+//! every table gains an `rtt` column, the runs and ceilings the proxies' CPU,
+//! and a summary shows each tool per round trip against its 0 ms figure
+//! (`report_wan.rs`).
 
 #[path = "report_tls.rs"]
 mod report_tls;
 #[path = "report_versions.rs"]
 mod report_versions;
+#[path = "report_wan.rs"]
+mod report_wan;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -27,6 +32,7 @@ use crate::redis::tls::Mode;
 use crate::redis::Res;
 use crate::topology::Topology;
 use crate::transcode::TypeRate;
+use crate::wan::Rtt;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -43,6 +49,8 @@ pub(crate) struct Meta {
     pub(crate) reps: usize,
     pub(crate) scale: f64,
     pub(crate) modes: Vec<Mode>,
+    /// The latency proxies' bandwidth cap, each way.
+    pub(crate) mbit: Option<f64>,
     /// What the harness's TLS connections negotiated, in a run with TLS.
     pub(crate) tls: Option<String>,
 }
@@ -58,6 +66,8 @@ pub(crate) struct Run {
     pub(crate) source_cpu: Vec<f64>,
     pub(crate) target_cpu: Vec<f64>,
     pub(crate) other_cpu: f64,
+    /// CPU the latency proxies used during the run, in latency mode.
+    pub(crate) proxy_cpu: Option<f64>,
     pub(crate) exit_code: Option<i32>,
     /// `Ok(summary)` or `Err(what went wrong)`: exit status, then the target check.
     pub(crate) check: Result<String, String>,
@@ -91,6 +101,8 @@ pub(crate) struct DatasetResult {
     pub(crate) topology: Topology,
     pub(crate) dataset: Dataset,
     pub(crate) mode: Mode,
+    /// The round trip the proxies added, or `direct`.
+    pub(crate) rtt: Rtt,
     pub(crate) servers: Servers,
     /// `DBSIZE` of each source server (one, or each master).
     pub(crate) source_keys: Vec<u64>,
@@ -144,6 +156,8 @@ struct Cols {
     servers: bool,
     clustered: bool,
     tls: bool,
+    /// Any result through latency proxies.
+    rtt: bool,
 }
 
 impl Cols {
@@ -154,6 +168,7 @@ impl Cols {
                 .any(|r| !r.servers.same_version() || r.servers != results[0].servers),
             clustered: results.iter().any(|r| r.topology != Topology::Standalone),
             tls: results.iter().any(|r| r.mode == Mode::Tls),
+            rtt: results.iter().any(|r| r.rtt != Rtt::Direct),
         }
     }
 
@@ -170,6 +185,10 @@ impl Cols {
         }
         if self.tls {
             cells.insert(at, r.mode.name().to_owned());
+            at += 1;
+        }
+        if self.rtt {
+            cells.insert(at, r.rtt.name());
         }
         cells
     }
@@ -187,6 +206,10 @@ impl Cols {
         }
         if self.tls {
             header.insert(at, "mode");
+            at += 1;
+        }
+        if self.rtt {
+            header.insert(at, "rtt");
         }
         header
     }
@@ -239,19 +262,59 @@ impl DatasetResult {
         runs.get(runs.len() / 2).copied()
     }
 
+    /// `tool`'s keys/s in repetition `rep`.
+    fn rate_of(&self, tool: &str, rep: usize) -> Option<f64> {
+        self.runs
+            .iter()
+            .find(|r| r.tool == tool && r.rep == rep)
+            .map(|r| self.keys_per_sec(r))
+    }
+
+    /// `tool`'s peak RSS in MiB: a peak is a peak, the largest over the
+    /// repetitions.
+    fn peak_rss_mib(&self, tool: &str) -> f64 {
+        let kib = self
+            .runs
+            .iter()
+            .filter(|x| x.tool == tool)
+            .map(|x| x.peak_rss_kib)
+            .max()
+            .unwrap_or(0);
+        kib as f64 / 1024.0
+    }
+
+    /// How many repetitions there were.
+    fn reps(&self) -> usize {
+        self.runs.iter().map(|r| r.rep + 1).max().unwrap_or(0)
+    }
+
     /// Per repetition, rump's keys/s over `peer`'s (same rep, adjacent runs).
     fn ratios(&self, peer: &str) -> Vec<f64> {
-        let rate = |tool: &str, rep: usize| {
-            self.runs
-                .iter()
-                .find(|r| r.tool == tool && r.rep == rep)
-                .map(|r| self.keys_per_sec(r))
-        };
-        let reps = self.runs.iter().map(|r| r.rep + 1).max().unwrap_or(0);
-        (0..reps)
-            .filter_map(|rep| Some(rate("rump", rep)? / rate(peer, rep)?))
+        (0..self.reps())
+            .filter_map(|rep| Some(self.rate_of("rump", rep)? / self.rate_of(peer, rep)?))
             .collect()
     }
+}
+
+/// The JSON fields of per-repetition ratios: their median and each.
+fn median_fields(per_rep: Vec<f64>) -> [(&'static str, String); 2] {
+    [
+        (
+            "median",
+            median(per_rep.clone()).map_or("null".to_owned(), number),
+        ),
+        (
+            "per_rep",
+            format!(
+                "[{}]",
+                per_rep
+                    .into_iter()
+                    .map(number)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    ]
 }
 
 pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -368,38 +431,44 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
         .iter()
         .filter_map(|r| {
             let (s, t) = (r.source.as_ref()?, r.target.as_ref()?);
-            Some(cols.cells(
-                r,
-                vec![
-                    r.dataset.name().to_owned(),
-                    grouped(r.keys as f64),
-                    format!("{:.1}", r.bytes as f64 / MIB),
-                    grouped(s.keys_per_sec()),
-                    format!("{:.1}", s.mib_per_sec()),
-                    busy(&s.server_cpu, s.secs),
-                    grouped(t.keys_per_sec()),
-                    format!("{:.1}", t.mib_per_sec()),
-                    busy(&t.server_cpu, t.secs),
-                ],
-            ))
+            let mut cells = vec![
+                r.dataset.name().to_owned(),
+                grouped(r.keys as f64),
+                format!("{:.1}", r.bytes as f64 / MIB),
+                grouped(s.keys_per_sec()),
+                format!("{:.1}", s.mib_per_sec()),
+                busy(&s.server_cpu, s.secs),
+                grouped(t.keys_per_sec()),
+                format!("{:.1}", t.mib_per_sec()),
+                busy(&t.server_cpu, t.secs),
+            ];
+            if cols.rtt {
+                cells.push(format!(
+                    "{} / {}",
+                    proxy_cpu(s.proxy_cpu),
+                    proxy_cpu(t.proxy_cpu)
+                ));
+            }
+            Some(cols.cells(r, cells))
         })
         .collect();
     if !ceilings.is_empty() {
         out += "\n### Ceilings (source: pipelined DUMP + expiry read; target: pipelined RESTORE into an empty db)\n\n";
-        out += &table(
-            &cols.header(&[
-                "dataset",
-                "keys",
-                "MiB",
-                "source keys/s",
-                "source MiB/s",
-                "source busy",
-                "target keys/s",
-                "target MiB/s",
-                "target busy",
-            ]),
-            &ceilings,
-        );
+        let mut header = vec![
+            "dataset",
+            "keys",
+            "MiB",
+            "source keys/s",
+            "source MiB/s",
+            "source busy",
+            "target keys/s",
+            "target MiB/s",
+            "target busy",
+        ];
+        if cols.rtt {
+            header.push("source / target proxy CPU s");
+        }
+        out += &table(&cols.header(&header), &ceilings);
     }
 
     let mut rows = Vec::new();
@@ -409,77 +478,71 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
                 continue;
             };
             let reps = r.runs.iter().filter(|x| x.tool == tool).count();
-            // A peak is a peak: the largest over the repetitions.
-            let peak_rss = r
-                .runs
-                .iter()
-                .filter(|x| x.tool == tool)
-                .map(|x| x.peak_rss_kib)
-                .max()
-                .unwrap_or(0);
-            rows.push(cols.cells(
-                r,
-                vec![
-                    r.dataset.name().to_owned(),
-                    if reps > 1 {
-                        format!("{tool} (median of {reps})")
-                    } else {
-                        tool.to_owned()
-                    },
-                    grouped(r.keys as f64),
-                    format!("{:.2}", run.secs),
-                    grouped(r.keys_per_sec(run)),
-                    format!("{:.1}", r.mib_per_sec(run)),
-                    r.of_ceiling(run).map_or("-".to_owned(), |f| {
-                        format!(
-                            "{:.0}% ({})",
-                            f * 100.0,
-                            if r.dataset.by_bytes() {
-                                "MiB/s"
-                            } else {
-                                "keys/s"
-                            }
-                        )
-                    }),
-                    format!("{:.2}", run.cpu),
-                    format!("{:.1}", peak_rss as f64 / 1024.0),
-                    format!("{:.2}", run.servers_cpu()),
-                    run.busy(),
-                    if run.servers_cpu() > 0.0 {
-                        format!("{:.0}%", run.cpu / run.servers_cpu() * 100.0)
-                    } else {
-                        "-".to_owned()
-                    },
-                    format!("{:.2}", run.other_cpu),
-                    match &run.check {
-                        Ok(_) => "ok".to_owned(),
-                        Err(e) => format!("FAIL: {}", e.replace('|', "/")),
-                    },
-                ],
-            ));
+            let mut cells = vec![
+                r.dataset.name().to_owned(),
+                if reps > 1 {
+                    format!("{tool} (median of {reps})")
+                } else {
+                    tool.to_owned()
+                },
+                grouped(r.keys as f64),
+                format!("{:.2}", run.secs),
+                grouped(r.keys_per_sec(run)),
+                format!("{:.1}", r.mib_per_sec(run)),
+                r.of_ceiling(run).map_or("-".to_owned(), |f| {
+                    format!(
+                        "{:.0}% ({})",
+                        f * 100.0,
+                        if r.dataset.by_bytes() {
+                            "MiB/s"
+                        } else {
+                            "keys/s"
+                        }
+                    )
+                }),
+                format!("{:.2}", run.cpu),
+                format!("{:.1}", r.peak_rss_mib(tool)),
+                format!("{:.2}", run.servers_cpu()),
+                run.busy(),
+                if run.servers_cpu() > 0.0 {
+                    format!("{:.0}%", run.cpu / run.servers_cpu() * 100.0)
+                } else {
+                    "-".to_owned()
+                },
+                format!("{:.2}", run.other_cpu),
+                match &run.check {
+                    Ok(_) => "ok".to_owned(),
+                    Err(e) => format!("FAIL: {}", e.replace('|', "/")),
+                },
+            ];
+            if cols.rtt {
+                cells.insert(RUNS_OTHER_CPU, proxy_cpu(run.proxy_cpu));
+            }
+            rows.push(cols.cells(r, cells));
         }
     }
     if !rows.is_empty() {
         out += "\n### Runs\n\n";
-        out += &table(
-            &cols.header(&[
-                "dataset",
-                "tool",
-                "keys",
-                "seconds",
-                "keys/s",
-                "MiB/s",
-                "% of ceiling",
-                "tool CPU s",
-                "tool peak RSS MiB (max)",
-                "servers CPU s",
-                "source / target busy",
-                "tool CPU / servers CPU",
-                "other CPU s",
-                "check",
-            ]),
-            &rows,
-        );
+        let mut header = vec![
+            "dataset",
+            "tool",
+            "keys",
+            "seconds",
+            "keys/s",
+            "MiB/s",
+            "% of ceiling",
+            "tool CPU s",
+            "tool peak RSS MiB (max)",
+            "servers CPU s",
+            "source / target busy",
+            "tool CPU / servers CPU",
+            "other CPU s",
+            "check",
+        ];
+        if cols.rtt {
+            header.insert(RUNS_OTHER_CPU, "proxy CPU s");
+        }
+        out += &table(&cols.header(&header), &rows);
     }
     if clustered {
         out += &topologies(results, cols);
@@ -489,6 +552,9 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
     }
     if cols.servers {
         out += &report_versions::markdown(results, cols);
+    }
+    if cols.rtt {
+        out += &report_wan::markdown(results, cols);
     }
 
     let mut ab = Vec::new();
@@ -522,6 +588,14 @@ pub(crate) fn markdown(meta: &Meta, results: &[DatasetResult]) -> String {
     out
 }
 
+/// Where the runs table's "other CPU s" column is, before the labels.
+const RUNS_OTHER_CPU: usize = 12;
+
+/// "0.42", or "-" without proxies.
+fn proxy_cpu(cpu: Option<f64>) -> String {
+    cpu.map_or("-".to_owned(), |c| format!("{c:.2}"))
+}
+
 /// rump's median run per dataset and topology, against the ceiling of that
 /// topology and against standalone → standalone on the same dataset.
 fn topologies(results: &[DatasetResult], cols: Cols) -> String {
@@ -536,6 +610,7 @@ fn topologies(results: &[DatasetResult], cols: Cols) -> String {
                 s.topology == Topology::Standalone
                     && s.dataset == r.dataset
                     && s.mode == r.mode
+                    && s.rtt == r.rtt
                     && s.servers == r.servers
             })
             .and_then(|s| Some(s.keys_per_sec(s.median_run("rump")?)));
@@ -634,6 +709,10 @@ fn rate_json(rate: Option<&Rate>) -> String {
             ("mib_per_sec", number(r.mib_per_sec())),
             ("server_cpu_seconds", number(r.server_cpu_total())),
             ("server_cpu_seconds_each", numbers(&r.server_cpu)),
+            (
+                "proxy_cpu_seconds",
+                r.proxy_cpu.map_or("null".to_owned(), number),
+            ),
         ])
     })
 }
@@ -669,6 +748,10 @@ fn run_json(r: &DatasetResult, run: &Run) -> String {
         ("target_cpu_seconds_each", numbers(&run.target_cpu)),
         ("cpu_over_servers", number(run.cpu / run.servers_cpu())),
         ("other_cpu_seconds", number(run.other_cpu)),
+        (
+            "proxy_cpu_seconds",
+            run.proxy_cpu.map_or("null".to_owned(), number),
+        ),
         (
             "exit_code",
             run.exit_code.map_or("null".to_owned(), |c| c.to_string()),
@@ -717,6 +800,8 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
                 ("source_server", string(&r.servers.source)),
                 ("target_server", string(&r.servers.target)),
                 ("mode", string(r.mode.name())),
+                ("rtt", string(&r.rtt.name())),
+                ("rtt_ms", r.rtt.ms().map_or("null".to_owned(), number)),
                 (
                     "source_keys_each",
                     format!(
@@ -757,6 +842,7 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
                     report_versions::json_versus(results, r),
                 ),
                 ("transcoding", report_versions::json_transcoding(r)),
+                ("rump_over_0ms", report_wan::json(results, r)),
             ])
         })
         .collect();
@@ -775,6 +861,7 @@ pub(crate) fn json(meta: &Meta, results: &[DatasetResult]) -> String {
             array(meta.modes.iter().map(|m| string(m.name())).collect()),
         ),
         ("tls", meta.tls.as_deref().map_or("null".to_owned(), string)),
+        ("mbit", meta.mbit.map_or("null".to_owned(), number)),
         ("args", array(meta.args.iter().map(|a| string(a)).collect())),
         ("datasets", array(datasets)),
     ]) + "\n"

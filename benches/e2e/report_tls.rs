@@ -11,7 +11,7 @@
 //! TLS mode): a lower ratio with an unchanged share of the ceiling is the
 //! servers' cost, not rump's.
 
-use super::{grouped, median, number, object, table, Cols, DatasetResult, Run};
+use super::{grouped, median, median_fields, number, object, table, Cols, DatasetResult, Run};
 use crate::redis::tls::Mode;
 
 /// The plain result of the same topology, dataset and servers as `tls`.
@@ -21,6 +21,7 @@ fn plain_of<'a>(results: &'a [DatasetResult], tls: &DatasetResult) -> Option<&'a
             && p.topology == tls.topology
             && p.dataset == tls.dataset
             && p.servers == tls.servers
+            && p.rtt == tls.rtt
     })
 }
 
@@ -182,25 +183,11 @@ pub(super) fn ratio_fields(
     base: &DatasetResult,
     other: &DatasetResult,
 ) -> Vec<(&'static str, String)> {
-    let per_rep = ratios(base, other);
     let (quiet, quiet_reps) = quiet_ratio(base, other);
-    vec![
+    let mut fields = vec![
         ("quiet_median", quiet.map_or("null".to_owned(), number)),
         ("quiet_reps", quiet_reps.to_string()),
-        (
-            "median",
-            median(per_rep.clone()).map_or("null".to_owned(), number),
-        ),
-        (
-            "per_rep",
-            format!(
-                "[{}]",
-                per_rep
-                    .into_iter()
-                    .map(number)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ),
-    ]
+    ];
+    fields.extend(median_fields(ratios(base, other)));
+    fields
 }

@@ -25,6 +25,7 @@ fn same_version_of<'a>(
             && s.topology == r.topology
             && s.dataset == r.dataset
             && s.mode == r.mode
+            && s.rtt == r.rtt
     })
 }
 

@@ -170,6 +170,19 @@ impl Side {
         })
     }
 
+    /// One connection in `mode` to `port`, a latency proxy in front of this
+    /// side's only server; a cluster is refused (its clients would reach
+    /// the other masters directly, around the proxy).
+    pub(crate) fn nodes_via(&self, mode: Mode, port: u16) -> Res<Nodes> {
+        match (&self.servers[..], &self.owners) {
+            ([server], None) => Ok(Nodes {
+                conns: vec![server.conn_via(mode, port)?],
+                owners: None,
+            }),
+            _ => Err("a latency proxy fronts a standalone server only".to_owned()),
+        }
+    }
+
     /// "redis://127.0.0.1:P (pid N)", or the cluster's masters; the TLS
     /// port too where there is one.
     pub(crate) fn describe(&self) -> String {

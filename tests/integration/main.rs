@@ -28,6 +28,8 @@ mod hostile;
 mod live;
 /// Server → server copies: every type, binary data, filters, options.
 mod migrate;
+/// The latency proxy of the e2e bench: bytes exact, delay, EOF, cap, drop.
+mod proxy;
 /// One test per fixed bug, named r<issue>.
 mod regression;
 /// TLS: rediss:// at either end, certificates, clusters over TLS, and every
@@ -40,3 +42,6 @@ mod verify;
 /// Across versions: Redis 6.2, Redis 7.0, Valkey 8.1 and Valkey 9.1 in
 /// every direction, payloads rewritten for older targets, field TTLs.
 mod versions;
+/// Across a WAN: 40 ms round trips through the latency proxy, copies
+/// complete and exact, the adaptive windows grown.
+mod wan;

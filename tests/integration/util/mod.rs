@@ -25,6 +25,8 @@ pub mod cluster;
 pub mod fake;
 /// `--live`: a writer process, a rump read as it runs, keys and changes.
 pub mod live;
+/// The e2e bench's latency proxy: a wide-area link on loopback.
+pub mod proxy;
 /// TLS: test certificates, `redis-server --tls-port`, a TLS cluster.
 pub mod tls;
 
