@@ -150,3 +150,152 @@ fn the_adaptive_windows_grow_across_40_ms() {
         "{across} SCAN calls across 40 ms, {direct} on loopback: the pages did not grow"
     );
 }
+
+/// Keys for the lanes test: enough for four lanes (40,000 keys each).
+const LANE_KEYS: u64 = 200_000;
+
+/// The cursor of every `SCAN` `server` runs while `MONITOR` watches, read
+/// on a thread until [`Monitor::stop`].
+struct Monitor {
+    stream: std::net::TcpStream,
+    thread: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Monitor {
+    fn start(server: &Server) -> Monitor {
+        use std::io::{BufRead, Write};
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect for MONITOR");
+        stream.write_all(b"MONITOR\r\n").expect("send MONITOR");
+        let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+        let mut first = String::new();
+        reader.read_line(&mut first).expect("MONITOR's +OK");
+        assert_eq!(first.trim_end(), "+OK");
+        let thread = std::thread::spawn(move || {
+            let mut cursors = Vec::new();
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if let Some(rest) = line.split("\"SCAN\" \"").nth(1) {
+                    if let Some(cursor) = rest.split('"').next() {
+                        cursors.push(cursor.to_string());
+                    }
+                }
+                line.clear();
+            }
+            cursors
+        });
+        Monitor { stream, thread }
+    }
+
+    fn stop(self) -> Vec<String> {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.thread.join().expect("the MONITOR reader")
+    }
+}
+
+/// A far source of [`LANE_KEYS`] keys is scanned along several lanes (its
+/// first SCANs start at the lanes' cursors, 0, 2, 1 and 3 for four lanes)
+/// and every key is copied exactly once: the counts match the keyspace, so
+/// the seams between lanes return no key twice and lose none. Every flavor,
+/// since each version's table (Redis' dict, Valkey 8's hashtable) is what
+/// the lanes cut.
+#[test]
+fn a_far_source_is_scanned_along_lanes_and_each_key_copied_once() {
+    for flavor in [
+        Flavor::Redis,
+        Flavor::Redis62,
+        Flavor::Valkey,
+        Flavor::Valkey91,
+    ] {
+        let source = Server::start_with(flavor, &[]);
+        let target = Server::start_with(flavor, &[]);
+        source.client().populate(LANE_KEYS, 16);
+        let monitor = Monitor::start(&source);
+        let run = copy_across_wan(&source, &target, &[]);
+        let cursors = monitor.stop();
+        run.assert_reconciles();
+        assert_eq!(run.json_field("scanned") as u64, LANE_KEYS, "{flavor:?}");
+        assert_eq!(run.json_field("copied") as u64, LANE_KEYS, "{flavor:?}");
+        assert_eq!(target.client().dbsize(), LANE_KEYS as i64, "{flavor:?}");
+        let first: Vec<&str> = cursors.iter().take(4).map(String::as_str).collect();
+        let mut sorted = first.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            ["0", "1", "2", "3"],
+            "{flavor:?}: first SCANs {first:?}"
+        );
+        assert!(
+            cursors.len() as u64 <= LANE_KEYS / 5_000,
+            "{flavor:?}: {} SCAN calls, pages of 10,000 keys expected",
+            cursors.len()
+        );
+        assert_same_values_sampled(&source, &target);
+    }
+}
+
+/// A thousand keys spread over the keyspace hold the same value and TTL on
+/// both ends (the counts above prove every key arrived).
+fn assert_same_values_sampled(source: &Server, target: &Server) {
+    let (mut src, mut dst) = (source.client(), target.client());
+    for i in (0..LANE_KEYS).step_by((LANE_KEYS / 1000) as usize) {
+        let key = format!("key:{i}");
+        assert_eq!(src.dump(key.as_bytes()), dst.dump(key.as_bytes()), "{key}");
+    }
+}
+
+/// `--live` across 40 ms on a source big enough for lanes: changes during
+/// the scan, after it, and after a rescan (the notification connection
+/// killed, so the lanes start over) all arrive, and the ends compare equal
+/// key by key once rump is stopped.
+#[test]
+fn live_sync_along_lanes_across_40_ms_ends_with_equal_ends() {
+    use crate::util::live::{changes, seed_commands, set_events, LiveRun, Writer, SCAN_COMPLETE};
+    const WITHIN: Duration = Duration::from_secs(60);
+    const SHORT_TTL_MS: u64 = 300;
+    let source = Server::start();
+    let mut c = source.client();
+    c.populate(LANE_KEYS, 16);
+    c.pipeline(&seed_commands(""));
+    set_events(&mut c, "KA");
+    let target = Server::start();
+    let (from, to) = (behind_wan(&source), behind_wan(&target));
+    let (from_url, to_url) = (url(&from), url(&to));
+    let mut writer = Writer::start(source.port, false);
+    let mut rump = LiveRun::start(&["-from", &from_url, "-to", &to_url, "--live", "--json"]);
+
+    writer.spread(
+        &changes("", 0, true, SHORT_TTL_MS),
+        6,
+        Duration::from_millis(100),
+    );
+    writer.sync("sync", WITHIN);
+    rump.wait_for(SCAN_COMPLETE, WITHIN);
+    writer.send(&changes("", 1, true, SHORT_TTL_MS));
+    writer.sync("sync", WITHIN);
+
+    let killed = source.client().int(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    assert_eq!(killed, 1, "one notification connection");
+    rump.wait_for("notification connection was lost", WITHIN);
+    writer.send(&changes("", 2, true, SHORT_TTL_MS));
+    writer.sync("sync", WITHIN);
+    let deadline = Instant::now() + WITHIN;
+    while target.client().int(&["EXISTS", "new:2:99"]) == 0
+        || !source.client().keys_matching("ttl:*").is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the changes after the rescan never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    writer.send(&["SET last:word now".into()]);
+    writer.sync("sync", WITHIN);
+    rump.signal("INT");
+    let run = rump.wait(WITHIN);
+    run.success();
+    writer.finish();
+    assert!(run.json_field("rescans") >= 1.0, "{}", run.stdout);
+    assert_eq!(run.json_field("failed"), 0.0, "{}", run.stdout);
+    assert_same_data(&source, &target);
+}
