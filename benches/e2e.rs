@@ -92,6 +92,9 @@ options:
                        the proxies), loading and checking go direct; every repetition
                        runs each round trip in turn (default: direct; standalone only)
   --mbit N             also cap each proxy at N Mbit/s each way (needs --rtt-ms numbers)
+  --window-kib N       also let each proxied connection hold at most N KiB in flight each
+                       way, as a TCP connection's largest socket buffer does (4096 is
+                       Debian's tcp_wmem maximum; needs --rtt-ms numbers)
   --redis-server PATH  server binary of both ends (default redis-server; a valkey-server works)
   --source-server LIST comma-separated server binaries of the source (default --redis-server):
                        each gets its own source server with the same data, and every
@@ -129,6 +132,8 @@ struct Config {
     rtts: Vec<Rtt>,
     /// Bandwidth cap of every proxy, each way.
     mbit: Option<f64>,
+    /// `--window-kib`: per-connection bytes in flight through a proxy.
+    window_kib: Option<usize>,
     out: Option<PathBuf>,
     args: Vec<String>,
 }
@@ -170,6 +175,7 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
         modes: vec![Mode::Plain],
         rtts: vec![Rtt::Direct],
         mbit: None,
+        window_kib: None,
         out: None,
         args: args.clone(),
     };
@@ -245,6 +251,7 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
                 }
             }
             "--mbit" => config.mbit = Some(number(&name, &value()?)?),
+            "--window-kib" => config.window_kib = Some(number(&name, &value()?)?),
             "--out" => config.out = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown argument {arg:?}")),
         }
@@ -279,6 +286,10 @@ fn parse_args(args: Vec<String>) -> Res<Option<Config>> {
         Some(_) if !proxied => return Err("--mbit needs a number in --rtt-ms".to_owned()),
         _ => {}
     }
+    if config.window_kib.is_some() && !proxied {
+        return Err("--window-kib needs a number in --rtt-ms".to_owned());
+    }
+
     if config.size.scale <= 0.0 || !config.size.scale.is_finite() {
         return Err("--scale must be a positive number".to_owned());
     }
@@ -328,7 +339,14 @@ fn run(config: &Config) -> Res<()> {
             for (source, side) in lab.sources.iter().enumerate() {
                 for &rtt in &config.rtts {
                     let wan = match rtt.ms() {
-                        Some(ms) => Some(Wan::start(&lab, source, mode, ms, config.mbit)?),
+                        Some(ms) => Some(Wan::start(
+                            &lab,
+                            source,
+                            mode,
+                            ms,
+                            config.mbit,
+                            config.window_kib.map(|k| k * 1024),
+                        )?),
                         None => None,
                     };
                     ends.push(End {

@@ -591,13 +591,16 @@ fn migrate(
             let mut target = TargetLoop::new(
                 target_poll,
                 rx,
-                Route::Single(Token(1)),
+                Route::Single(vec![Token(1)]),
                 opts.clone(),
                 config.timeout,
                 Arc::clone(stats),
                 Arc::clone(&control),
                 Arc::clone(&ledger),
             );
+            if config.live {
+                target.set_live();
+            }
             add_target_node(&mut target, *opened, &opts, config.timeout)?;
             Box::new(move || target.run())
         }
@@ -679,12 +682,12 @@ fn migrate(
                 if live {
                     scan.follow_changes();
                 }
-                let token = source.add(SourceNode {
-                    link: Link::new(opened.conn, opened.info, config.timeout),
+                let token = source.add(SourceNode::new(
+                    Link::new(opened.conn, opened.info, config.timeout),
                     scan,
                     index,
-                    feed: None,
-                });
+                    None,
+                ));
                 scanners.push((token, index, name));
             }
             // `--live`: each scanned node's notification connection, in the
@@ -704,12 +707,12 @@ fn migrate(
                     Arc::clone(stats),
                 )
                 .adopting();
-                source.add(SourceNode {
-                    link: Link::new(opened.conn, opened.info, config.timeout),
+                source.add(SourceNode::new(
+                    Link::new(opened.conn, opened.info, config.timeout),
                     scan,
                     index,
-                    feed: Some(FeedOf::new(feed, token)),
-                });
+                    Some(FeedOf::new(feed, token)),
+                ));
             }
             if live {
                 source.set_live();

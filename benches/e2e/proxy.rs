@@ -54,6 +54,11 @@ pub(crate) struct Shape {
     pub(crate) one_way: Duration,
     /// Megabits per second each way; `None` for as fast as loopback.
     pub(crate) mbit: Option<f64>,
+    /// Most bytes one connection has in the delay line each way, as a TCP
+    /// connection's window (its largest socket buffer) would allow: the
+    /// proxy stops reading that direction until some are delivered. `None`:
+    /// only the memory bound [`QUEUE_LIMIT`].
+    pub(crate) window: Option<usize>,
 }
 
 impl Shape {
@@ -65,12 +70,13 @@ impl Shape {
     /// one delay, plus a router buffer of 20 ms (at least 256 KiB), so the
     /// cap does not turn into seconds of queueing.
     fn queue_limit(&self) -> usize {
+        let limit = self.window.map_or(QUEUE_LIMIT, |w| w.min(QUEUE_LIMIT));
         match self.bytes_per_sec() {
-            None => QUEUE_LIMIT,
+            None => limit,
             Some(rate) => {
                 let in_flight = rate * self.one_way.as_secs_f64();
                 let buffer = (rate * 0.020).max(256.0 * 1024.0);
-                ((in_flight + buffer) as usize).min(QUEUE_LIMIT)
+                ((in_flight + buffer) as usize).min(limit)
             }
         }
     }
@@ -112,6 +118,25 @@ impl LatencyProxy {
             Shape {
                 one_way,
                 mbit: None,
+                window: None,
+            },
+        )
+    }
+
+    /// A proxy to `127.0.0.1:upstream` adding `one_way` each way, each
+    /// connection holding at most `window` bytes in flight each way.
+    #[allow(dead_code)] // the tests' entry point
+    pub(crate) fn start_windowed(
+        upstream: u16,
+        one_way: Duration,
+        window: usize,
+    ) -> Result<LatencyProxy, String> {
+        LatencyProxy::start_shaped(
+            upstream,
+            Shape {
+                one_way,
+                mbit: None,
+                window: Some(window),
             },
         )
     }

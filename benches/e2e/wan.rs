@@ -76,10 +76,12 @@ impl Wan {
         mode: Mode,
         rtt_ms: f64,
         mbit: Option<f64>,
+        window: Option<usize>,
     ) -> Res<Wan> {
         let shape = Shape {
             one_way: Duration::from_secs_f64(rtt_ms / 2000.0),
             mbit,
+            window,
         };
         let side = &lab.sources[source];
         let from = LatencyProxy::start_shaped(side.port_in(mode)?, shape)?;

@@ -78,6 +78,12 @@ impl Link {
     /// learnt of mid-run): it counts as lost until then, within the same
     /// `--timeout` window, and its readiness is reported as a reconnect.
     pub fn opening(conn: Conn, timeout: Duration) -> Link {
+        Link::opening_for(conn, timeout, "connecting to a node the cluster announced")
+    }
+
+    /// A link whose first handshake is still to complete, opened for
+    /// `cause` (said if it never completes).
+    pub fn opening_for(conn: Conn, timeout: Duration, cause: &str) -> Link {
         let now = Instant::now();
         Link {
             conn,
@@ -85,12 +91,17 @@ impl Link {
             timeout,
             lost: Some(Lost {
                 since: now,
-                cause: "connecting to a node the cluster announced".into(),
+                cause: cause.into(),
                 retry_at: now,
                 attempts: 0,
             }),
             probation: None,
         }
+    }
+
+    /// How long the server may be waited for (`--timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Ready for the role's commands.

@@ -130,6 +130,8 @@ pub struct RestoreRole {
     restores: usize,
     /// How many RESTOREs may be in flight.
     window: Window,
+    /// Recent payload size, for [`RestoreRole::connections_wanted`].
+    avg_payload: usize,
     /// Rewritten payloads the target acknowledged, since the last
     /// [`RestoreRole::take_transcoded`].
     transcoded: u64,
@@ -147,6 +149,7 @@ impl RestoreRole {
                 Some(n) => Window::fixed(n as usize),
                 None => Window::auto(NEAR_PIPELINE as usize, MAX_RESTORES),
             },
+            avg_payload: 0,
             transcoded: 0,
             opts,
         }
@@ -172,6 +175,23 @@ impl RestoreRole {
     /// True while another RESTORE may go out.
     pub fn has_room(&self) -> bool {
         self.restores < self.window.size()
+    }
+
+    /// How many connections the target's writes want, `now` being used:
+    /// one more when this connection's measured bandwidth-delay product
+    /// comes near what one TCP connection can have in flight
+    /// (`per_connection`, the kernel's largest socket buffer), as
+    /// [`crate::engine::scan::ScanRole::connections_wanted`] says for reads.
+    pub fn connections_wanted(&self, per_connection: usize, now: usize, most: usize) -> usize {
+        let Some(rate) = self.window.measured_rate() else {
+            return now;
+        };
+        let in_flight = rate * self.avg_payload as f64 * self.window.rtt().as_secs_f64();
+        if in_flight >= 0.75 * per_connection as f64 {
+            (now + 1).min(most)
+        } else {
+            now
+        }
     }
 
     /// Takes the connection's round-trip estimate: the window follows it.
@@ -217,6 +237,7 @@ impl RestoreRole {
         if expires && item.expire_at_ms <= now_ms {
             return Err(Unsent::Expired(item));
         }
+        self.avg_payload = (self.avg_payload * 7 + item.payload.len()) / 8;
         let absttl = expires && self.absttl;
         let ttl = match (expires, absttl) {
             (false, _) => 0,

@@ -23,8 +23,11 @@ const QUERY_EVERY: Duration = Duration::from_millis(100);
 /// Where items go.
 #[derive(Debug)]
 pub enum Route {
-    /// A standalone target: every item to this node.
-    Single(Token),
+    /// A standalone target: every item to one of these connections, by its
+    /// key's hash slot, so one key always goes to the same connection and
+    /// its writes stay in order (more than one connection only when one
+    /// cannot hold what a far target's round trip does).
+    Single(Vec<Token>),
     Cluster(ClusterRoute),
 }
 
@@ -48,7 +51,11 @@ impl Route {
     /// slot (the map is then marked stale).
     pub fn token_for(&mut self, key: &[u8]) -> Option<Token> {
         match self {
-            Route::Single(token) => Some(*token),
+            Route::Single(tokens) => match tokens.len() {
+                0 => None,
+                1 => Some(tokens[0]),
+                n => Some(tokens[usize::from(slot(key)) % n]),
+            },
             Route::Cluster(c) => {
                 let token = c.map[usize::from(slot(key))];
                 if token.is_none() {
@@ -196,6 +203,17 @@ mod tests {
         assert!(c.stale && c.query_due());
         c.queried();
         assert!(!c.query_due(), "one query per burst");
-        assert_eq!(Route::Single(Token(3)).token_for(b"k"), Some(Token(3)));
+        assert_eq!(
+            Route::Single(vec![Token(3)]).token_for(b"k"),
+            Some(Token(3))
+        );
+        // Several connections: a key always to the same one, by slot.
+        let mut spread = Route::Single(vec![Token(3), Token(4)]);
+        let first = spread.token_for(b"k");
+        assert_eq!(spread.token_for(b"k"), first);
+        let tokens: std::collections::HashSet<_> = (0..64)
+            .map(|i| spread.token_for(format!("key:{i}").as_bytes()))
+            .collect();
+        assert_eq!(tokens.len(), 2);
     }
 }

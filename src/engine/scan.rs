@@ -135,6 +135,12 @@ pub struct ScanRole {
     /// Lanes the scan may be split into before its first SCAN (1: none):
     /// it is, when one chain cannot carry what the round trip needs.
     split: usize,
+    /// This role only reads keys handed to it (a redirect's node, or a
+    /// reader of a far node); it never scans, not even after a restart.
+    adopting: bool,
+    /// Connections whose DUMPs this role's SCANs feed: itself and its
+    /// readers ([`crate::engine::source`]).
+    feeds: usize,
     /// Keys found by SCAN (or handed over by another node's redirect) and
     /// not yet asked for.
     keys: VecDeque<(Bytes, PageId)>,
@@ -240,6 +246,8 @@ impl ScanRole {
             epoch,
             lanes: Lanes::single(cursor),
             split,
+            adopting: false,
+            feeds: 1,
             keys: VecDeque::new(),
             asked: VecDeque::new(),
             redirected: Vec::new(),
@@ -274,7 +282,58 @@ impl ScanRole {
     /// send it (a node a `MOVED` named that is not scanned itself).
     pub fn adopting(mut self) -> ScanRole {
         self.lanes.finish();
+        self.adopting = true;
         self
+    }
+
+    /// Connections that read the keys this role's SCANs find: 1 plus its
+    /// readers. Its SCANs find keys for all of them.
+    pub fn set_feeds(&mut self, feeds: usize) {
+        self.feeds = feeds.max(1);
+    }
+
+    /// How many connections the node's reads want. A TCP connection has at
+    /// most its largest socket buffer (`per_connection`) in flight, so one
+    /// whose measured bandwidth-delay product comes near that is probably
+    /// held back by it, not by the server: then one more than now (at most
+    /// `most`). A connection that stays below it, because the server or
+    /// the link is the limit, asks for no more, and neither does this one
+    /// once readers share the load and its own part falls below.
+    pub fn connections_wanted(&self, per_connection: usize, most: usize) -> usize {
+        let Some(rate) = self.window.measured_rate() else {
+            return self.feeds;
+        };
+        let in_flight = rate * self.avg_payload as f64 * self.window.rtt().as_secs_f64();
+        if in_flight >= 0.75 * per_connection as f64 {
+            (self.feeds + 1).min(most)
+        } else {
+            self.feeds
+        }
+    }
+
+    /// Keys this role could take now without exceeding its window: what a
+    /// reader asks of the node it reads for.
+    pub fn room(&self) -> usize {
+        self.window
+            .size()
+            .saturating_sub(self.keys_in_flight + self.keys.len())
+    }
+
+    /// Keys found and not yet asked for, as many as the role can spare for
+    /// a reader (up to `most`), from the back of the line.
+    pub fn lend_keys(&mut self, most: usize) -> Vec<(Bytes, PageId)> {
+        let spare = most.min(self.keys.len());
+        self.keys.split_off(self.keys.len() - spare).into()
+    }
+
+    /// Keys another role of the same node lent: read in turn.
+    pub fn borrow_keys(&mut self, keys: Vec<(Bytes, PageId)>) {
+        self.keys.extend(keys);
+    }
+
+    /// Keys found and not yet asked for.
+    pub fn keys_in_hand(&self) -> usize {
+        self.keys.len()
     }
 
     /// Every key of this node's scan is read (or the scan is empty), and
@@ -485,9 +544,9 @@ impl ScanRole {
         // A page takes more than a round trip (its SCAN waits behind the
         // DUMPs queued before it): twice the demand in SCANs keeps the
         // DUMP window fed. Keys in hand stay bounded by the lookahead.
-        let wanted = (2.0 * demand / f64::from(count)).ceil() as usize;
+        let wanted = (2.0 * demand * self.feeds as f64 / f64::from(count)).ceil() as usize;
         let most = wanted.clamp(1, self.lanes.count());
-        let lookahead = count as usize + keys_window;
+        let lookahead = count as usize + keys_window * self.feeds;
         let mut queued = 0;
         while self.lanes.in_flight() < most
             && self.keys.len() + self.lanes.in_flight() * (count as usize) < lookahead
@@ -812,6 +871,10 @@ impl ScanRole {
         // place in the queue keeps the replies in step.
         self.lanes = Lanes::single("0");
         self.split = lanes_allowed(&self.opts, "0", dbsize);
+        if self.adopting {
+            self.lanes.finish();
+            self.split = 1;
+        }
         self.dbsize = dbsize;
         self.calls = 0;
         self.returned = 0;

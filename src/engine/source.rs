@@ -45,6 +45,11 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 /// How often an idle notification connection is asked `PING`, so that a
 /// connection lost without a reset is noticed within `--timeout`.
 const FEED_PING_EVERY: Duration = Duration::from_secs(5);
+/// Most connections a far node is read over: its own and three readers.
+const MOST_CONNECTIONS: usize = 4;
+/// Readers are added one at a time, this far apart, so that what each one
+/// brings is measured before the next.
+const READER_EVERY: Duration = Duration::from_secs(1);
 
 /// One source node: its connection and its scan, or (`--live`) a second
 /// connection that receives the node's keyspace notifications.
@@ -56,6 +61,29 @@ pub struct SourceNode {
     pub index: u16,
     /// For a notification connection: what it feeds.
     pub feed: Option<FeedOf>,
+    /// More connections to the same server that read (DUMP) keys this
+    /// node's SCANs find, when one connection cannot hold what the round
+    /// trip does ([`SourceLoop::spread_reads`]).
+    pub readers: Vec<Token>,
+    /// This node is a reader of another: it never scans.
+    pub reader: bool,
+    /// When the last reader was added.
+    pub reader_added: Option<Instant>,
+}
+
+impl SourceNode {
+    /// A node that scans (or, with `feed`, receives notifications).
+    pub fn new(link: Link, scan: ScanRole, index: u16, feed: Option<FeedOf>) -> SourceNode {
+        SourceNode {
+            link,
+            scan,
+            index,
+            feed,
+            readers: Vec::new(),
+            reader: false,
+            reader_added: None,
+        }
+    }
 }
 
 /// A notification connection of `--live`, and the node whose changes it
@@ -136,6 +164,12 @@ pub struct SourceLoop {
     /// `--live`: the scan's end was said; draining has begun.
     scan_said: bool,
     drained: bool,
+    /// Far nodes may be read over more connections (not with `--live`:
+    /// a changed key and its scanned copy must be read in order).
+    readers_allowed: bool,
+    /// Bytes one connection can have in flight: the kernel's largest
+    /// socket buffers.
+    per_connection: usize,
 }
 
 impl SourceLoop {
@@ -166,12 +200,15 @@ impl SourceLoop {
             live: false,
             scan_said: false,
             drained: false,
+            readers_allowed: true,
+            per_connection: crate::net::socket::largest_buffer(),
         }
     }
 
     /// `--live`: follow changes until [`Control::drain`].
     pub fn set_live(&mut self) {
         self.live = true;
+        self.readers_allowed = false;
     }
 
     /// The source is a cluster reached through `seed`: a key a node
@@ -223,6 +260,7 @@ impl SourceLoop {
                     false => self.drive(token)?,
                 };
             }
+            self.spread_reads()?;
             // A live sync ends only when drained: until then, changes come.
             let all_done =
                 (!self.live || self.settled()) && self.nodes.iter().all(|n| n.scan.is_done());
@@ -498,17 +536,40 @@ impl SourceLoop {
             Some(node) => node.scan.options().clone(),
             None => return Ok(()),
         };
+        let mut node = self.adopting_node(
+            &endpoint,
+            *timeout,
+            opts,
+            None,
+            "connecting to a node the cluster announced",
+        )?;
+        node.scan.adopt(key, page, ask);
+        self.nodes.add(node);
+        Ok(())
+    }
+
+    /// A node of `endpoint` whose role only reads keys handed to it, its
+    /// connection opening (`cause` says why, if it fails); counted by the
+    /// ledger as node `index`, or as a node of its own. Add it next.
+    fn adopting_node(
+        &mut self,
+        endpoint: &ServerEndpoint,
+        timeout: Duration,
+        opts: crate::engine::scan::ScanOptions,
+        index: Option<u16>,
+        cause: &str,
+    ) -> Result<SourceNode, Error> {
         let token = self.nodes.next_token();
         let conn = Conn::open(
             Role::Source,
-            &endpoint,
+            endpoint,
             self.nodes.registry(),
             token,
-            *timeout,
+            timeout,
         )?;
         let name = conn.name().to_string();
-        let index = self.ledger.add_node(&name, "", 0, "0");
-        let mut scan = ScanRole::new(
+        let index = index.unwrap_or_else(|| self.ledger.add_node(&name, "", 0, "0"));
+        let scan = ScanRole::new(
             index,
             &name,
             opts,
@@ -519,14 +580,100 @@ impl SourceLoop {
             Arc::clone(&self.stats),
         )
         .adopting();
-        scan.adopt(key, page, ask);
-        self.nodes.add(SourceNode {
-            link: Link::opening(conn, *timeout),
+        Ok(SourceNode::new(
+            Link::opening_for(conn, timeout, cause),
             scan,
             index,
-            feed: None,
-        });
+            None,
+        ))
+    }
+
+    /// Reads a far node's keys over more connections when one cannot hold
+    /// what its round trip does: a connection has at most the kernel's
+    /// largest socket buffer in flight, so at 80 ms a 4 MiB buffer carries
+    /// 50 MiB/s whatever the windows. Adds a reader at a time (at most
+    /// [`MOST_CONNECTIONS`] in all) and lends each reader found keys, as
+    /// many as its window takes.
+    fn spread_reads(&mut self) -> Result<(), Error> {
+        if !self.readers_allowed {
+            return Ok(());
+        }
+        for token in self.nodes.tokens() {
+            let Some((node, _)) = self.nodes.get_mut(token) else {
+                continue;
+            };
+            if node.feed.is_some() || node.reader || !node.link.is_up() {
+                continue;
+            }
+            let wanted = node
+                .scan
+                .connections_wanted(self.per_connection, MOST_CONNECTIONS);
+            let due = node
+                .reader_added
+                .map_or(true, |at| at.elapsed() >= READER_EVERY);
+            if wanted > 1 + node.readers.len() && due && !node.scan.scan_done() {
+                node.reader_added = Some(Instant::now());
+                let reader = self.open_reader(token)?;
+                if let Some((node, _)) = self.nodes.get_mut(token) {
+                    node.readers.push(reader);
+                    node.scan.set_feeds(1 + node.readers.len());
+                    self.stats.notice(format!(
+                        "source {}: reading over {} connections: one holds at most {} MiB in \
+                         flight (the kernel's socket buffers), less than the round trip needs",
+                        node.link.conn.name(),
+                        1 + node.readers.len(),
+                        self.per_connection / (1024 * 1024)
+                    ));
+                }
+            }
+            self.lend_to_readers(token);
+        }
         Ok(())
+    }
+
+    /// Moves found keys from node `token` to its readers that have room.
+    fn lend_to_readers(&mut self, token: Token) {
+        let readers = match self.nodes.get_mut(token) {
+            Some((node, _)) => node.readers.clone(),
+            None => return,
+        };
+        for reader in readers {
+            let room = match self.nodes.get_mut(reader) {
+                Some((r, _)) if r.link.is_up() => r.scan.room(),
+                _ => continue,
+            };
+            let keys = match self.nodes.get_mut(token) {
+                // Half of what is in hand at most: the node reads too.
+                Some((node, _)) => {
+                    let half = node.scan.keys_in_hand() / 2;
+                    node.scan.lend_keys(room.min(half))
+                }
+                None => return,
+            };
+            if let Some((r, _)) = self.nodes.get_mut(reader) {
+                r.scan.borrow_keys(keys);
+            }
+        }
+    }
+
+    /// Opens a reader of node `token`: another connection to its server,
+    /// whose role only reads keys lent to it.
+    fn open_reader(&mut self, token: Token) -> Result<Token, Error> {
+        let Some((node, _)) = self.nodes.get_mut(token) else {
+            return Err(Error::Setup(std::io::Error::other("no such source node")));
+        };
+        let endpoint = node.link.conn.endpoint().clone();
+        let timeout = node.link.timeout();
+        let (index, opts) = (node.index, node.scan.options().clone());
+        let mut node = self.adopting_node(
+            &endpoint,
+            timeout,
+            opts,
+            Some(index),
+            "opening one more connection to read keys",
+        )?;
+        node.reader = true;
+        Ok(self.nodes.add(node))
     }
 
     /// The copy epoch moved (the target restarted): start every scan over.
@@ -547,8 +694,10 @@ impl SourceLoop {
             if node.feed.is_some() {
                 continue;
             }
-            self.ledger
-                .restart(node.index, epoch, &node.link.info.run_id);
+            if !node.reader {
+                self.ledger
+                    .restart(node.index, epoch, &node.link.info.run_id);
+            }
             node.scan.restart(epoch, node.link.info.dbsize);
         }
     }

@@ -24,6 +24,7 @@ use resp::Frame;
 
 use crate::cluster::redirect::Redirect;
 use crate::cluster::topology::Topology;
+use crate::config::ServerEndpoint;
 use crate::engine::clock::{backoff, now_ms};
 use crate::engine::control::Control;
 use crate::engine::item::Item;
@@ -43,6 +44,11 @@ use crate::progress::Stats;
 const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
 /// Items taken from the channel ahead of what is in flight.
 const QUEUE_AHEAD: usize = 1024;
+/// Most connections to a standalone target: its own and three writers.
+const MOST_CONNECTIONS: usize = 4;
+/// Writers are added one at a time, this far apart, so that what each one
+/// brings is measured before the next.
+const WRITER_EVERY: Duration = Duration::from_secs(1);
 /// After a stop, how long in-flight writes get to be acknowledged.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -133,6 +139,15 @@ pub struct TargetLoop {
     masters: Vec<String>,
     control: Arc<Control>,
     ledger: Arc<Ledger>,
+    /// A far standalone target may be written over more connections (not
+    /// with `--live`, whose writes of one key must stay in order even as
+    /// connections are added).
+    writers_allowed: bool,
+    /// Bytes one connection can have in flight: the kernel's largest
+    /// socket buffers.
+    per_connection: usize,
+    /// When the last writer was added.
+    writer_added: Option<Instant>,
 }
 
 impl TargetLoop {
@@ -173,7 +188,61 @@ impl TargetLoop {
             masters: Vec::new(),
             control,
             ledger,
+            writers_allowed: true,
+            per_connection: crate::net::socket::largest_buffer(),
+            writer_added: None,
         }
+    }
+
+    /// `--live`: one connection per target node, so that every write of a
+    /// key goes out on the same one, in order.
+    pub fn set_live(&mut self) {
+        self.writers_allowed = false;
+    }
+
+    /// Writes to a far standalone target over more connections when one
+    /// cannot hold what its round trip does (a TCP connection has at most
+    /// the kernel's largest socket buffer in flight): one more at a time,
+    /// at most [`MOST_CONNECTIONS`], keys spread by hash slot.
+    fn spread_writes(&mut self) -> Result<(), Error> {
+        let Route::Single(tokens) = &self.route else {
+            return Ok(());
+        };
+        if !self.writers_allowed || self.source_done {
+            return Ok(());
+        }
+        let (now, first) = (tokens.len(), tokens[0]);
+        let due = self
+            .writer_added
+            .map_or(true, |at| at.elapsed() >= WRITER_EVERY);
+        let Some((node, _)) = self.nodes.get_mut(first) else {
+            return Ok(());
+        };
+        let wanted = node
+            .restore
+            .connections_wanted(self.per_connection, now, MOST_CONNECTIONS);
+        if wanted <= now || !due || !node.link.is_up() {
+            return Ok(());
+        }
+        self.writer_added = Some(Instant::now());
+        let endpoint = node.link.conn.endpoint().clone();
+        let info = node.link.info.clone();
+        let name = node.link.conn.name().to_string();
+        let token = self.open_node(
+            &endpoint,
+            &info,
+            "opening one more connection to write keys",
+        )?;
+        if let Route::Single(tokens) = &mut self.route {
+            tokens.push(token);
+            self.work.stats.notice(format!(
+                "target {name}: writing over {} connections: one holds at most {} MiB in flight \
+                 (the kernel's socket buffers), less than the round trip needs",
+                tokens.len(),
+                self.per_connection / (1024 * 1024)
+            ));
+        }
+        Ok(())
     }
 
     /// The token the next node will get.
@@ -216,6 +285,7 @@ impl TargetLoop {
                 busy |= self.drive(token, stopped_at.is_some())?;
             }
             busy |= self.follow_cluster()?;
+            self.spread_writes()?;
             // The queues may have emptied while the channel still holds
             // batches: take them now, not when the next reply comes, a
             // round trip away from a far target.
@@ -472,16 +542,31 @@ impl TargetLoop {
                 }
             }
         }
+        self.open_node(
+            &endpoint,
+            &ServerInfo::default(),
+            "connecting to a node the cluster announced",
+        )
+    }
+
+    /// Opens a connection to `endpoint`, a server `info` describes as far
+    /// as known, as a new node (`cause` says why, if it fails).
+    fn open_node(
+        &mut self,
+        endpoint: &ServerEndpoint,
+        info: &ServerInfo,
+        cause: &str,
+    ) -> Result<Token, Error> {
         let token = self.nodes.next_token();
         let conn = Conn::open(
             Role::Target,
-            &endpoint,
+            endpoint,
             self.nodes.registry(),
             token,
             self.work.timeout,
         )?;
-        let restore = RestoreRole::new(conn.name(), self.opts.clone(), &ServerInfo::default());
-        let link = Link::opening(conn, self.work.timeout);
+        let restore = RestoreRole::new(conn.name(), self.opts.clone(), info);
+        let link = Link::opening_for(conn, self.work.timeout, cause);
         Ok(self.nodes.add(TargetNode::new(link, restore)))
     }
 

@@ -41,6 +41,8 @@ pub struct Window {
     done: u64,
     since: Instant,
     rtt: Duration,
+    /// `rate` was measured (not the guess).
+    measured: bool,
 }
 
 impl Window {
@@ -56,6 +58,7 @@ impl Window {
             done: 0,
             since: Instant::now(),
             rtt: Duration::ZERO,
+            measured: false,
         }
     }
 
@@ -76,6 +79,12 @@ impl Window {
     /// before the first measurement.
     pub fn rate(&self) -> f64 {
         self.rate
+    }
+
+    /// Units a second measured over the last interval; `None` before the
+    /// first measurement.
+    pub fn measured_rate(&self) -> Option<f64> {
+        self.measured.then_some(self.rate)
     }
 
     /// The round-trip time the window was last sized for.
@@ -109,6 +118,7 @@ impl Window {
         let elapsed = now.saturating_duration_since(self.since);
         if elapsed >= MIN_INTERVAL.max(rtt * 2) {
             self.rate = self.done as f64 / elapsed.as_secs_f64();
+            self.measured = true;
             self.done = 0;
             self.since = now;
         } else if !first {

@@ -27,6 +27,29 @@ use crate::net::tls::{TlsClient, TlsStream};
 /// once the handshake has shown the server is near.
 const SOCKET_BUFFER: usize = 1024 * 1024;
 
+/// The most bytes one TCP connection can have in flight, as far as this
+/// machine tells: the smaller of the kernel's largest receive and send
+/// buffers (`tcp_rmem`, `tcp_wmem`), which autotuning grows a socket's
+/// buffers to and no further. 4 MiB where the kernel does not say.
+pub fn largest_buffer() -> usize {
+    let largest = |path: &str| -> Option<usize> {
+        std::fs::read_to_string(path)
+            .ok()?
+            .split_whitespace()
+            .nth(2)?
+            .parse()
+            .ok()
+    };
+    match (
+        largest("/proc/sys/net/ipv4/tcp_rmem"),
+        largest("/proc/sys/net/ipv4/tcp_wmem"),
+    ) {
+        (Some(r), Some(w)) => r.min(w).max(64 * 1024),
+        (Some(one), None) | (None, Some(one)) => one.max(64 * 1024),
+        (None, None) => 4 * 1024 * 1024,
+    }
+}
+
 /// A non-blocking socket, connected or connecting, registered with a mio loop.
 #[derive(Debug)]
 pub enum Stream {

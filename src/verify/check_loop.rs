@@ -126,7 +126,7 @@ impl CheckLoop {
     ) -> CheckLoop {
         let route = match cluster {
             Some(seed) => Route::Cluster(ClusterRoute::new(seed, true)),
-            None => Route::Single(Token(1)),
+            None => Route::Single(vec![Token(1)]),
         };
         CheckLoop {
             nodes: Nodes::new(poll),

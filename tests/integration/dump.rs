@@ -120,26 +120,6 @@ fn assert_ttl_close(src: &mut Client, dst: &mut Client, key: &[u8], slack: i64) 
     }
 }
 
-/// Values of `n` bytes that neither LZF nor anything else compresses, so a
-/// dump of a few thousand keys spans several 1 MiB blocks.
-fn load_incompressible(c: &mut Client, keys: usize, n: usize) {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let cmds: Vec<Vec<Vec<u8>>> = (0..keys)
-        .map(|i| {
-            let value: Vec<u8> = (0..n)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
-            cmd!("SET", format!("key:{i}"), value)
-        })
-        .collect();
-    c.pipeline(&cmds);
-}
-
 /// Separators in a legacy file, counted as its reader cuts them: leftmost
 /// first, never overlapping (the empty key makes "✝✝✝✝").
 fn count_separators(bytes: &[u8]) -> usize {
@@ -457,7 +437,7 @@ fn restore_damaged(target: &Server, cases: &[(String, Vec<u8>)]) -> Vec<u64> {
 
 /// A native dump of 3000 incompressible 700-byte values: three blocks.
 fn multi_block_dump(source: &Server) -> Vec<u8> {
-    load_incompressible(&mut source.client(), 3000, 700);
+    crate::util::load_incompressible(&mut source.client(), 3000, 700);
     let dir = tempfile::tempdir().unwrap();
     let file = text(&dir.path().join("good.rump"));
     rump(&["-from", &source.url(), "-to", &file]).success();

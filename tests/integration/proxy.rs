@@ -140,33 +140,59 @@ fn eof_passes_each_way_after_every_byte_before_it() {
     server.join().expect("server");
 }
 
-#[test]
-fn a_bandwidth_cap_paces_the_bytes() {
-    const LEN: usize = 2 << 20;
+/// Seconds to push `len` bytes through a proxy shaped `shape` to a server
+/// that reads them all, then answers how many it got.
+fn timed_upload(shape: Shape, len: usize) -> f64 {
     let (port, server) = one_client_server(|mut stream| {
         let mut got = Vec::new();
         stream.read_to_end(&mut got).expect("read to EOF");
         stream.write_all(&got.len().to_le_bytes()).expect("reply");
     });
-    // 40 Mbit/s = 5 MB/s: 2 MiB take about 0.42 s.
-    let shape = Shape {
-        one_way: Duration::from_millis(1),
-        mbit: Some(40.0),
-    };
     let proxy = LatencyProxy::start_shaped(port, shape).expect("proxy");
     let mut client = connect(&proxy);
     let started = Instant::now();
-    client.write_all(&vec![1; LEN]).expect("write");
+    client.write_all(&vec![1; len]).expect("write");
     client.shutdown(Shutdown::Write).expect("half close");
     let mut reply = Vec::new();
     client.read_to_end(&mut reply).expect("reply");
     let secs = started.elapsed().as_secs_f64();
     server.join().expect("server");
-    assert_eq!(reply, LEN.to_le_bytes());
+    assert_eq!(reply, len.to_le_bytes());
+    secs
+}
+
+#[test]
+fn a_bandwidth_cap_paces_the_bytes() {
+    const LEN: usize = 2 << 20;
+    // 40 Mbit/s = 5 MB/s: 2 MiB take about 0.42 s.
+    let shape = Shape {
+        one_way: Duration::from_millis(1),
+        mbit: Some(40.0),
+        window: None,
+    };
+    let secs = timed_upload(shape, LEN);
     let expected = LEN as f64 / 5e6;
     assert!(
         secs >= expected * 0.95 && secs < expected * 3.0,
         "{LEN} bytes at 40 Mbit/s in {secs:.3} s, expected about {expected:.3} s"
+    );
+}
+
+#[test]
+fn a_window_caps_one_connection_at_a_window_per_delay() {
+    const LEN: usize = 8 << 20;
+    // 1 MiB in the delay line of 50 ms at a time: 20 MiB/s, so 8 MiB take
+    // at least 7 delays (the last MiB still has one to go), 0.35 s; the
+    // kernel's own socket buffers on both sides hold a little more.
+    let shape = Shape {
+        one_way: Duration::from_millis(50),
+        mbit: None,
+        window: Some(1 << 20),
+    };
+    let secs = timed_upload(shape, LEN);
+    assert!(
+        (0.25..3.0).contains(&secs),
+        "8 MiB through a 1 MiB window of 50 ms in {secs:.3} s, expected about 0.4 s"
     );
 }
 

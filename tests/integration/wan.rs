@@ -299,3 +299,63 @@ fn live_sync_along_lanes_across_40_ms_ends_with_equal_ends() {
     assert_eq!(run.json_field("failed"), 0.0, "{}", run.stdout);
     assert_same_data(&source, &target);
 }
+
+/// Values for the readers test: 240 of 512 KiB.
+const BIG_VALUES: u64 = 240;
+
+/// One TCP connection holds at most the kernel's largest socket buffer in
+/// flight (4 MiB with Debian's `tcp_wmem`), so across 200 ms it carries
+/// 20 MiB/s whatever rump's windows. The proxies model that: each
+/// connection's delay line holds 2 MiB each way, which carries what a 4 MiB
+/// window does across the round trip. rump sees its connections' round
+/// trips hold about that much, reads and writes over more connections, and
+/// still copies every key exactly once.
+#[test]
+fn a_far_server_is_read_and_written_over_more_connections_when_one_cannot_hold_the_round_trip() {
+    let source = Server::start();
+    let target = Server::start();
+    crate::util::load_incompressible(&mut source.client(), BIG_VALUES as usize, 512 * 1024);
+    let accepted = |s: &Server| {
+        let info = s.client().info("stats");
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .expect("total_connections_received")
+    };
+    let before = accepted(&source);
+    let (from, to) = (
+        LatencyProxy::start_windowed(source.port, Duration::from_millis(100), 2 << 20)
+            .expect("proxy"),
+        LatencyProxy::start_windowed(target.port, Duration::from_millis(100), 2 << 20)
+            .expect("proxy"),
+    );
+    let (from_url, to_url) = (url(&from), url(&to));
+    let started = Instant::now();
+    let run = rump(&["-from", &from_url, "-to", &to_url, "--json"]);
+    eprintln!(
+        "{BIG_VALUES} values of 512 KiB across 200 ms in {:?}",
+        started.elapsed()
+    );
+    run.success();
+    run.assert_reconciles();
+    // This test's own clients: the `INFO` above and the one below.
+    let opened = accepted(&source) - before - 1;
+    assert!(
+        opened >= 2,
+        "{opened} source connection(s) for {BIG_VALUES} values of 512 KiB across 200 ms\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("reading over 2 connections"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("writing over 2 connections"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.json_field("copied") as u64, BIG_VALUES);
+    assert_eq!(target.client().dbsize(), BIG_VALUES as i64);
+    assert_same_data(&source, &target);
+}

@@ -883,3 +883,23 @@ fn clock_ticks_per_second() -> u64 {
         .parse()
         .expect("CLK_TCK is a number")
 }
+
+/// `keys` strings `key:{i}` of `n` bytes that neither LZF nor anything
+/// else compresses (`DEBUG POPULATE`'s values DUMP to almost nothing).
+pub fn load_incompressible(c: &mut Client, keys: usize, n: usize) {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let cmds: Vec<Vec<Vec<u8>>> = (0..keys)
+        .map(|i| {
+            let value: Vec<u8> = (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            cmd!("SET", format!("key:{i}"), value)
+        })
+        .collect();
+    c.pipeline(&cmds);
+}
