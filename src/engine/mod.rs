@@ -31,6 +31,7 @@ pub mod scan;
 pub mod seam;
 pub mod slab;
 pub mod source;
+pub mod spread;
 pub mod target;
 pub mod window;
 

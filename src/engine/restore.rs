@@ -132,6 +132,8 @@ pub struct RestoreRole {
     window: Window,
     /// Recent payload size, for [`RestoreRole::connections_wanted`].
     avg_payload: usize,
+    /// Payload bytes of the RESTOREs acknowledged so far.
+    bytes_written: u64,
     /// Rewritten payloads the target acknowledged, since the last
     /// [`RestoreRole::take_transcoded`].
     transcoded: u64,
@@ -150,6 +152,7 @@ impl RestoreRole {
                 None => Window::auto(NEAR_PIPELINE as usize, MAX_RESTORES),
             },
             avg_payload: 0,
+            bytes_written: 0,
             transcoded: 0,
             opts,
         }
@@ -192,6 +195,11 @@ impl RestoreRole {
         } else {
             now
         }
+    }
+
+    /// Payload bytes of the RESTOREs answered so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written
     }
 
     /// Takes the connection's round-trip estimate: the window follows it.
@@ -350,6 +358,7 @@ impl RestoreRole {
         let (item, transcoded) = item;
         self.restores -= 1;
         self.window.completed(1);
+        self.bytes_written += item.payload.len() as u64;
         let outcome = match frame {
             Frame::Simple(_) => {
                 self.transcoded += u64::from(transcoded);
@@ -732,6 +741,40 @@ mod tests {
         };
         let mut role = RestoreRole::new("t:1", dropping, &info());
         assert_eq!(role.send(hash, false, &mut out, 1000), Ok(1));
+    }
+
+    #[test]
+    fn a_round_trip_holding_a_socket_buffer_wants_one_more_connection() {
+        let opts = RestoreOptions {
+            pipeline: None,
+            replace: true,
+            drop_field_ttl: false,
+        };
+        let mut role = RestoreRole::new("t:1", opts, &info());
+        let (t0, rtt) = (
+            std::time::Instant::now(),
+            std::time::Duration::from_millis(80),
+        );
+        role.set_rtt(rtt, t0);
+        assert_eq!(
+            role.connections_wanted(4096, 1, 4),
+            1,
+            "nothing measured yet"
+        );
+        let mut out = Requests::new();
+        for _ in 0..100 {
+            role.send(item("a", 0), false, &mut out, 1000).unwrap();
+            role.on_reply(Frame::Simple("OK".into())).unwrap();
+        }
+        // 100 items of 600 bytes in 160 ms: 375 kB/s, 30 kB per 80 ms.
+        role.set_rtt(rtt, t0 + 2 * rtt);
+        assert_eq!(role.connections_wanted(32 * 1024, 1, 4), 2);
+        assert_eq!(
+            role.connections_wanted(32 * 1024, 4, 4),
+            4,
+            "at most `most`"
+        );
+        assert_eq!(role.connections_wanted(1024 * 1024, 1, 4), 1, "far below");
     }
 
     #[test]

@@ -141,6 +141,8 @@ pub struct ScanRole {
     /// Connections whose DUMPs this role's SCANs feed: itself and its
     /// readers ([`crate::engine::source`]).
     feeds: usize,
+    /// Payload bytes of the keys read so far.
+    bytes_read: u64,
     /// Keys found by SCAN (or handed over by another node's redirect) and
     /// not yet asked for.
     keys: VecDeque<(Bytes, PageId)>,
@@ -248,6 +250,7 @@ impl ScanRole {
             split,
             adopting: false,
             feeds: 1,
+            bytes_read: 0,
             keys: VecDeque::new(),
             asked: VecDeque::new(),
             redirected: Vec::new(),
@@ -329,6 +332,11 @@ impl ScanRole {
     /// Keys another role of the same node lent: read in turn.
     pub fn borrow_keys(&mut self, keys: Vec<(Bytes, PageId)>) {
         self.keys.extend(keys);
+    }
+
+    /// Payload bytes of the keys read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     /// Keys found and not yet asked for.
@@ -819,6 +827,7 @@ impl ScanRole {
             (n, ExpiryRead::Relative) => now_ms() + n as u64,
         };
         self.avg_payload = (self.avg_payload * 7 + payload.len()) / 8;
+        self.bytes_read += payload.len() as u64;
         batch.push(Item {
             key,
             payload,

@@ -32,6 +32,7 @@ use crate::engine::pacer::Pacer;
 use crate::engine::pipe::{BatchSender, SendError};
 use crate::engine::route::node_endpoint;
 use crate::engine::scan::ScanRole;
+use crate::engine::spread::{Spread, Verdict};
 use crate::error::{Error, Role};
 use crate::net::conn::Conn;
 use crate::progress::Stats;
@@ -47,9 +48,6 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 const FEED_PING_EVERY: Duration = Duration::from_secs(5);
 /// Most connections a far node is read over: its own and three readers.
 const MOST_CONNECTIONS: usize = 4;
-/// Readers are added one at a time, this far apart, so that what each one
-/// brings is measured before the next.
-const READER_EVERY: Duration = Duration::from_secs(1);
 
 /// One source node: its connection and its scan, or (`--live`) a second
 /// connection that receives the node's keyspace notifications.
@@ -67,8 +65,8 @@ pub struct SourceNode {
     pub readers: Vec<Token>,
     /// This node is a reader of another: it never scans.
     pub reader: bool,
-    /// When the last reader was added.
-    pub reader_added: Option<Instant>,
+    /// Whether the readers added helped ([`Spread`]).
+    pub spread: Spread,
 }
 
 impl SourceNode {
@@ -81,7 +79,7 @@ impl SourceNode {
             feed,
             readers: Vec::new(),
             reader: false,
-            reader_added: None,
+            spread: Spread::default(),
         }
     }
 }
@@ -592,27 +590,47 @@ impl SourceLoop {
     /// what its round trip does: a connection has at most the kernel's
     /// largest socket buffer in flight, so at 80 ms a 4 MiB buffer carries
     /// 50 MiB/s whatever the windows. Adds a reader at a time (at most
-    /// [`MOST_CONNECTIONS`] in all) and lends each reader found keys, as
+    /// [`MOST_CONNECTIONS`] in all), each on trial ([`Spread`]: one that
+    /// brings nothing is given up), and lends each reader found keys, as
     /// many as its window takes.
     fn spread_reads(&mut self) -> Result<(), Error> {
         if !self.readers_allowed {
             return Ok(());
         }
+        let now = Instant::now();
         for token in self.nodes.tokens() {
+            let readers = match self.nodes.get_mut(token) {
+                Some((n, _)) if n.feed.is_none() && !n.reader && n.link.is_up() => {
+                    n.readers.clone()
+                }
+                _ => continue,
+            };
+            let mut bytes = 0;
+            for t in readers.iter().chain([&token]) {
+                if let Some((n, _)) = self.nodes.get_mut(*t) {
+                    bytes += n.scan.bytes_read();
+                }
+            }
             let Some((node, _)) = self.nodes.get_mut(token) else {
                 continue;
             };
-            if node.feed.is_some() || node.reader || !node.link.is_up() {
-                continue;
+            node.spread.observe(now, bytes);
+            let verdict = node.spread.verdict(now, bytes, node.link.conn.rtt());
+            if verdict == Some(Verdict::GiveUp) && node.readers.pop().is_some() {
+                // The reader reads what it has, and is lent nothing more.
+                node.scan.set_feeds(1 + node.readers.len());
+                self.stats.notice(format!(
+                    "source {}: the connection added did not read faster (the server, not one \
+                     connection, is the limit): back to {}",
+                    node.link.conn.name(),
+                    1 + node.readers.len()
+                ));
             }
             let wanted = node
                 .scan
                 .connections_wanted(self.per_connection, MOST_CONNECTIONS);
-            let due = node
-                .reader_added
-                .map_or(true, |at| at.elapsed() >= READER_EVERY);
-            if wanted > 1 + node.readers.len() && due && !node.scan.scan_done() {
-                node.reader_added = Some(Instant::now());
+            if wanted > 1 + node.readers.len() && node.spread.may_add() && !node.scan.scan_done() {
+                node.spread.added(now, bytes);
                 let reader = self.open_reader(token)?;
                 if let Some((node, _)) = self.nodes.get_mut(token) {
                     node.readers.push(reader);

@@ -34,6 +34,7 @@ use crate::engine::nodes::{HasLink, Nodes};
 use crate::engine::pipe::{BatchReceiver, RecvError};
 use crate::engine::restore::{Outcome, Reply, RestoreOptions, RestoreRole, Unsent};
 use crate::engine::route::Route;
+use crate::engine::spread::{Spread, Verdict};
 use crate::error::{quote_key, Error, Role};
 use crate::net::conn::Conn;
 use crate::net::ServerInfo;
@@ -46,9 +47,6 @@ const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
 const QUEUE_AHEAD: usize = 1024;
 /// Most connections to a standalone target: its own and three writers.
 const MOST_CONNECTIONS: usize = 4;
-/// Writers are added one at a time, this far apart, so that what each one
-/// brings is measured before the next.
-const WRITER_EVERY: Duration = Duration::from_secs(1);
 /// After a stop, how long in-flight writes get to be acknowledged.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -146,8 +144,8 @@ pub struct TargetLoop {
     /// Bytes one connection can have in flight: the kernel's largest
     /// socket buffers.
     per_connection: usize,
-    /// When the last writer was added.
-    writer_added: Option<Instant>,
+    /// Whether the writers added helped.
+    spread: Spread,
 }
 
 impl TargetLoop {
@@ -190,7 +188,7 @@ impl TargetLoop {
             ledger,
             writers_allowed: true,
             per_connection: crate::net::socket::largest_buffer(),
-            writer_added: None,
+            spread: Spread::default(),
         }
     }
 
@@ -211,23 +209,40 @@ impl TargetLoop {
         if !self.writers_allowed || self.source_done {
             return Ok(());
         }
-        let (now, first) = (tokens.len(), tokens[0]);
-        let due = self
-            .writer_added
-            .map_or(true, |at| at.elapsed() >= WRITER_EVERY);
+        let (count, first) = (tokens.len(), tokens[0]);
+        let now = Instant::now();
+        let bytes: u64 = self.nodes.iter().map(|n| n.restore.bytes_written()).sum();
+        self.spread.observe(now, bytes);
+        let Some((node, _)) = self.nodes.get_mut(first) else {
+            return Ok(());
+        };
+        let name = node.link.conn.name().to_string();
+        if self.spread.verdict(now, bytes, node.link.conn.rtt()) == Some(Verdict::GiveUp) {
+            if let Route::Single(tokens) = &mut self.route {
+                // The writer sends what it has; no new key goes to it.
+                if tokens.len() > 1 {
+                    tokens.pop();
+                }
+                self.work.stats.notice(format!(
+                    "target {name}: the connection added did not write faster (the server, not \
+                     one connection, is the limit): back to {}",
+                    tokens.len()
+                ));
+            }
+            return Ok(());
+        }
         let Some((node, _)) = self.nodes.get_mut(first) else {
             return Ok(());
         };
         let wanted = node
             .restore
-            .connections_wanted(self.per_connection, now, MOST_CONNECTIONS);
-        if wanted <= now || !due || !node.link.is_up() {
+            .connections_wanted(self.per_connection, count, MOST_CONNECTIONS);
+        if wanted <= count || !self.spread.may_add() || !node.link.is_up() {
             return Ok(());
         }
-        self.writer_added = Some(Instant::now());
+        self.spread.added(now, bytes);
         let endpoint = node.link.conn.endpoint().clone();
         let info = node.link.info.clone();
-        let name = node.link.conn.name().to_string();
         let token = self.open_node(
             &endpoint,
             &info,
