@@ -190,7 +190,7 @@ impl RestoreRole {
             return now;
         };
         let in_flight = rate * self.avg_payload as f64 * self.window.rtt().as_secs_f64();
-        if in_flight >= 0.75 * per_connection as f64 {
+        if in_flight >= 0.9 * per_connection as f64 {
             (now + 1).min(most)
         } else {
             now

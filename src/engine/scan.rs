@@ -307,7 +307,7 @@ impl ScanRole {
             return self.feeds;
         };
         let in_flight = rate * self.avg_payload as f64 * self.window.rtt().as_secs_f64();
-        if in_flight >= 0.75 * per_connection as f64 {
+        if in_flight >= 0.9 * per_connection as f64 {
             (self.feeds + 1).min(most)
         } else {
             self.feeds
@@ -445,9 +445,11 @@ impl ScanRole {
     /// how many commands (replies owed) were queued.
     pub fn issue(&mut self, out: &mut Requests, pacer: Option<&mut Pacer>) -> usize {
         let by_count = self.window.size();
-        // Payload bytes owed: what the round trip needs, between the near
-        // default and the cap.
-        let bytes = (self.window.demand() * self.avg_payload as f64) as usize;
+        // Payload bytes owed: twice the bytes the round trip holds at the
+        // rate measured (not the guessed key rate, which for large values
+        // would be gigabytes), between the near default and the cap.
+        let byte_rate = self.window.measured_rate().unwrap_or(0.0) * self.avg_payload as f64;
+        let bytes = (2.0 * byte_rate * self.window.rtt().as_secs_f64()) as usize;
         let bytes = bytes.clamp(INFLIGHT_BYTES, MAX_INFLIGHT_BYTES);
         let by_bytes = (bytes / self.avg_payload.max(1)).max(1);
         let window = by_count.min(by_bytes);

@@ -7,12 +7,17 @@
 //! more only costs. So each one added is a trial: the bytes a second all the
 //! server's connections carry are compared before and after, and a
 //! connection that did not bring at least [`GAIN`] more is given up
-//! (nothing more goes to it) and no other is tried.
+//! (nothing more goes to it) and no other is tried. The rate before is
+//! taken only once it is steady (two samples a second apart within
+//! [`STEADY`] of each other): a copy still ramping up would otherwise make
+//! any connection look like a gain.
 
 use std::time::{Duration, Instant};
 
 /// Least gain for an added connection to be kept.
 const GAIN: f64 = 1.15;
+/// Two samples of the rate before a trial this close are a steady rate.
+const STEADY: f64 = 0.10;
 /// The rate before a trial is measured over at least this long.
 const SAMPLE: Duration = Duration::from_secs(1);
 /// A trial lasts at least this long (the new connection has to open and
@@ -27,6 +32,8 @@ pub struct Spread {
     /// Bytes a second over the last [`SAMPLE`], or after the last trial
     /// kept.
     before: f64,
+    /// The last two samples agree: `before` is a steady rate.
+    steady: bool,
     /// A connection is on trial since then, with this many bytes done.
     trial: Option<(Instant, u64)>,
     /// A connection brought nothing: no more are tried.
@@ -51,7 +58,10 @@ impl Spread {
         match self.sample {
             Some((at, done)) if now.saturating_duration_since(at) >= SAMPLE => {
                 let secs = now.saturating_duration_since(at).as_secs_f64();
-                self.before = bytes.saturating_sub(done) as f64 / secs;
+                let rate = bytes.saturating_sub(done) as f64 / secs;
+                self.steady =
+                    rate > 0.0 && (rate - self.before).abs() <= STEADY * rate.max(self.before);
+                self.before = rate;
                 self.sample = Some((now, bytes));
             }
             Some(_) => {}
@@ -61,7 +71,7 @@ impl Spread {
 
     /// True when a connection may be added now.
     pub fn may_add(&self) -> bool {
-        !self.capped && self.trial.is_none() && self.before > 0.0
+        !self.capped && self.trial.is_none() && self.steady
     }
 
     /// A connection was added at `now`, `bytes` being done so far.
@@ -80,6 +90,7 @@ impl Spread {
         let after = bytes.saturating_sub(done) as f64 / elapsed.as_secs_f64();
         self.trial = None;
         self.sample = Some((now, bytes));
+        self.steady = false;
         if after >= self.before * GAIN {
             self.before = after;
             Some(Verdict::Keep)
@@ -98,25 +109,36 @@ mod tests {
 
     #[test]
     fn a_connection_that_brings_more_is_kept_and_one_that_does_not_is_given_up() {
-        let t0 = Instant::now();
         let s = Duration::from_secs(1);
+        let t = |secs: f64| Instant::now() + Duration::from_secs_f64(secs);
+        let t0 = t(0.0);
+        let at = |secs: u32| t0 + s * secs;
         let mut spread = Spread::default();
-        spread.observe(t0, 0);
+        spread.observe(at(0), 0);
         assert!(!spread.may_add(), "nothing measured yet");
-        spread.observe(t0 + s, 50 * MB);
-        assert!(spread.may_add());
-        spread.added(t0 + s, 50 * MB);
+        spread.observe(at(1), 20 * MB);
+        assert!(!spread.may_add(), "one sample");
+        spread.observe(at(2), 50 * MB);
+        assert!(!spread.may_add(), "still ramping up: 20 then 30 MB/s");
+        spread.observe(at(3), 80 * MB);
+        assert!(spread.may_add(), "30 then 30 MB/s");
+        spread.added(at(3), 80 * MB);
         assert!(!spread.may_add(), "one trial at a time");
-        assert_eq!(spread.verdict(t0 + s + s, 130 * MB, Duration::ZERO), None);
-        // 100 MB/s after against 50 before.
-        let kept = spread.verdict(t0 + 2 * s + s / 2, 200 * MB, Duration::ZERO);
-        assert_eq!(kept, Some(Verdict::Keep));
-        assert!(spread.may_add());
-        spread.added(t0 + 3 * s, 250 * MB);
-        // 105 MB/s against 100: not enough.
-        let given_up = spread.verdict(t0 + 5 * s, 460 * MB, Duration::ZERO);
+        assert_eq!(spread.verdict(at(4), 130 * MB, Duration::ZERO), None);
+        // 60 MB/s after against 30 before.
+        assert_eq!(
+            spread.verdict(at(5), 200 * MB, Duration::ZERO),
+            Some(Verdict::Keep)
+        );
+        assert!(!spread.may_add(), "the new rate is not yet steady");
+        spread.observe(at(6), 260 * MB);
+        assert!(spread.may_add(), "60 then 60 MB/s");
+        spread.added(at(6), 260 * MB);
+        // 63 MB/s against 60: not enough.
+        let given_up = spread.verdict(at(8), 386 * MB, Duration::ZERO);
         assert_eq!(given_up, Some(Verdict::GiveUp));
-        spread.observe(t0 + 7 * s, 700 * MB);
+        spread.observe(at(9), 446 * MB);
+        spread.observe(at(10), 506 * MB);
         assert!(!spread.may_add(), "no other is tried");
     }
 
@@ -126,6 +148,8 @@ mod tests {
         let mut spread = Spread::default();
         spread.observe(t0, 0);
         spread.observe(t0 + Duration::from_secs(1), MB);
+        spread.observe(t0 + Duration::from_secs(2), 2 * MB);
+        assert!(spread.may_add());
         spread.added(t0 + Duration::from_secs(1), MB);
         let rtt = Duration::from_millis(400);
         let at = t0 + Duration::from_secs(3);

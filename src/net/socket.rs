@@ -127,7 +127,8 @@ impl Stream {
     }
 
     /// Sets the kernel buffers of a TCP or TLS connection to a near server
-    /// (see [`SOCKET_BUFFER`]).
+    /// to 1 MiB each way. Fixing a buffer turns autotuning off, so this is
+    /// for near servers only: a far one needs its bandwidth-delay product.
     pub fn fix_buffers(&self) {
         let fd = match self {
             Stream::Tcp(s) => SockRef::from(s),
