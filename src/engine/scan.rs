@@ -445,12 +445,17 @@ impl ScanRole {
     /// how many commands (replies owed) were queued.
     pub fn issue(&mut self, out: &mut Requests, pacer: Option<&mut Pacer>) -> usize {
         let by_count = self.window.size();
-        // Payload bytes owed: twice the bytes the round trip holds at the
-        // rate measured (not the guessed key rate, which for large values
-        // would be gigabytes), between the near default and the cap.
+        // Payload bytes owed: the near default plus four times what the
+        // round trip holds at the byte rate measured (not the guessed key
+        // rate, which for large values would be gigabytes), up to the cap.
+        // Large values come a few at a time, each long to arrive: twice the
+        // product alone left two 4 MiB values in flight at 20 ms and lost a
+        // third of the rate (BENCHMARKS.md, "Across a WAN").
         let byte_rate = self.window.measured_rate().unwrap_or(0.0) * self.avg_payload as f64;
-        let bytes = (2.0 * byte_rate * self.window.rtt().as_secs_f64()) as usize;
-        let bytes = bytes.clamp(INFLIGHT_BYTES, MAX_INFLIGHT_BYTES);
+        let needed = (4.0 * byte_rate * self.window.rtt().as_secs_f64()) as usize;
+        let bytes = INFLIGHT_BYTES
+            .saturating_add(needed)
+            .min(MAX_INFLIGHT_BYTES);
         let by_bytes = (bytes / self.avg_payload.max(1)).max(1);
         let window = by_count.min(by_bytes);
         let mut queued = self.issue_scans(out, by_count);
