@@ -27,6 +27,12 @@ pub const GUESS_KEYS_PER_SEC: f64 = 200_000.0;
 
 /// Shortest measurement: below it, a rate is noise (a few batches).
 const MIN_INTERVAL: Duration = Duration::from_millis(50);
+/// Fewest units a measurement counts, unless it lasts [`MAX_INTERVAL`]:
+/// 4 MiB values arrive a few per 50 ms, and two or five in one interval
+/// is not a rate.
+const MIN_UNITS: u64 = 16;
+/// Longest measurement.
+const MAX_INTERVAL: Duration = Duration::from_millis(500);
 
 /// A window of units in flight (keys, or commands) on one connection.
 #[derive(Debug, Clone)]
@@ -116,8 +122,16 @@ impl Window {
             self.done = 0;
         }
         let elapsed = now.saturating_duration_since(self.since);
-        if elapsed >= MIN_INTERVAL.max(rtt * 2) {
-            self.rate = self.done as f64 / elapsed.as_secs_f64();
+        let enough = self.done >= MIN_UNITS || elapsed >= MAX_INTERVAL;
+        if elapsed >= MIN_INTERVAL.max(rtt * 2) && enough {
+            let rate = self.done as f64 / elapsed.as_secs_f64();
+            // A measured rate falls by a quarter at most per interval, as
+            // the window does: one slow interval is not a slow server.
+            self.rate = if self.measured {
+                rate.max(self.rate * 0.75)
+            } else {
+                rate
+            };
             self.measured = true;
             self.done = 0;
             self.since = now;
@@ -188,18 +202,38 @@ mod tests {
         w.completed(1_000_000);
         w.update(MS, t0 + 100 * MS);
         assert_eq!(w.size(), 10_000, "capped");
-        // Nothing completes for a whole interval.
-        w.update(MS, t0 + 200 * MS);
-        assert_eq!(w.size(), 7_500);
+        // Nothing completes: an interval ends only after 500 ms, and each
+        // takes a quarter at most off the rate and off the window.
         w.update(MS, t0 + 300 * MS);
-        assert_eq!(w.size(), 5_625);
-        for i in 4..40 {
-            w.update(MS, t0 + i * 100 * MS);
+        assert_eq!(w.size(), 10_000, "not an interval yet");
+        let mut last = w.size();
+        for i in 1..40 {
+            w.update(MS, t0 + 100 * MS + i * 500 * MS);
+            assert!(
+                w.size() <= last && w.size() >= last - last / 4,
+                "{last} -> {}",
+                w.size()
+            );
+            last = w.size();
         }
         assert_eq!(w.size(), 400, "the guessed rate's need, never less");
         let mut near = Window::auto(100, 10_000);
         near.update(MS / 100, t0);
         assert_eq!(near.size(), 100, "floor");
+    }
+
+    #[test]
+    fn a_measurement_counts_enough_units() {
+        let t0 = Instant::now();
+        let mut w = Window::auto(1, 1 << 20);
+        w.update(20 * MS, t0);
+        // Three 4 MiB values in 60 ms are not yet a rate.
+        w.completed(3);
+        w.update(20 * MS, t0 + 60 * MS);
+        assert_eq!(w.measured_rate(), None);
+        w.completed(13);
+        w.update(20 * MS, t0 + 320 * MS);
+        assert_eq!(w.measured_rate(), Some(50.0));
     }
 
     #[test]
