@@ -19,7 +19,7 @@
 //! lane's start (or wraps to 0, for the last lane). A table with fewer
 //! buckets than lanes makes neighbouring lanes visit the same buckets: keys
 //! are then returned twice, never missed. Lanes are used only on sources
-//! with many keys (see [`MIN_KEYS_FOR_LANES`]), whose tables stay far above
+//! with many keys (see [`KEYS_PER_LANE`]), whose tables stay far above
 //! 16 buckets unless nearly every key is deleted during the scan.
 //!
 //! One SCAN call goes on past its lane's end until it has COUNT keys, so

@@ -61,7 +61,7 @@ pub struct SourceNode {
     pub feed: Option<FeedOf>,
     /// More connections to the same server that read (DUMP) keys this
     /// node's SCANs find, when one connection cannot hold what the round
-    /// trip does ([`SourceLoop::spread_reads`]).
+    /// trip does (see `SourceLoop::spread_reads`).
     pub readers: Vec<Token>,
     /// This node is a reader of another: it never scans.
     pub reader: bool,

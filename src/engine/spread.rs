@@ -6,10 +6,10 @@
 //! the same when the server itself is the limit, and there a connection
 //! more only costs. So each one added is a trial: the bytes a second all the
 //! server's connections carry are compared before and after, and a
-//! connection that did not bring at least [`GAIN`] more is given up
+//! connection that did not bring at least 15% more is given up
 //! (nothing more goes to it) and no other is tried. The rate before is
 //! taken only once it is steady (two samples a second apart within
-//! [`STEADY`] of each other): a copy still ramping up would otherwise make
+//! 10% of each other): a copy still ramping up would otherwise make
 //! any connection look like a gain.
 
 use std::time::{Duration, Instant};
