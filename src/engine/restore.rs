@@ -186,15 +186,8 @@ impl RestoreRole {
     /// (`per_connection`, the kernel's largest socket buffer), as
     /// [`crate::engine::scan::ScanRole::connections_wanted`] says for reads.
     pub fn connections_wanted(&self, per_connection: usize, now: usize, most: usize) -> usize {
-        let Some(rate) = self.window.measured_rate() else {
-            return now;
-        };
-        let in_flight = rate * self.avg_payload as f64 * self.window.rtt().as_secs_f64();
-        if in_flight >= 0.9 * per_connection as f64 {
-            (now + 1).min(most)
-        } else {
-            now
-        }
+        self.window
+            .connections_wanted(self.avg_payload, per_connection, now, most)
     }
 
     /// Payload bytes of the RESTOREs answered so far.

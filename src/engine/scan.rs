@@ -303,15 +303,8 @@ impl ScanRole {
     /// the link is the limit, asks for no more, and neither does this one
     /// once readers share the load and its own part falls below.
     pub fn connections_wanted(&self, per_connection: usize, most: usize) -> usize {
-        let Some(rate) = self.window.measured_rate() else {
-            return self.feeds;
-        };
-        let in_flight = rate * self.avg_payload as f64 * self.window.rtt().as_secs_f64();
-        if in_flight >= 0.9 * per_connection as f64 {
-            (self.feeds + 1).min(most)
-        } else {
-            self.feeds
-        }
+        self.window
+            .connections_wanted(self.avg_payload, per_connection, self.feeds, most)
     }
 
     /// Keys this role could take now without exceeding its window: what a

@@ -81,10 +81,28 @@ impl Window {
         self.size
     }
 
-    /// Units a second that this window should carry: measured, or guessed
-    /// before the first measurement.
-    pub fn rate(&self) -> f64 {
-        self.rate
+    /// How many connections to one server are wanted, `now` being used, by
+    /// a connection whose units average `unit_bytes`: one more when the
+    /// bytes its round trip holds at the measured rate come within 90% of
+    /// what one TCP connection can have in flight (`per_connection`, the
+    /// kernel's largest socket buffer), which is then probably what holds
+    /// it back; at most `most`. Before any measurement, `now`.
+    pub fn connections_wanted(
+        &self,
+        unit_bytes: usize,
+        per_connection: usize,
+        now: usize,
+        most: usize,
+    ) -> usize {
+        let Some(rate) = self.measured_rate() else {
+            return now;
+        };
+        let in_flight = rate * unit_bytes as f64 * self.rtt.as_secs_f64();
+        if in_flight >= 0.9 * per_connection as f64 {
+            (now + 1).min(most)
+        } else {
+            now
+        }
     }
 
     /// Units a second measured over the last interval; `None` before the

@@ -24,7 +24,6 @@ pub struct Rtt {
     min: Option<Duration>,
     /// The reply that ends the sample being taken, and when it began.
     pending: Option<(u64, Instant)>,
-    samples: u64,
 }
 
 impl Rtt {
@@ -51,7 +50,6 @@ impl Rtt {
         }
         self.pending = None;
         let sample = now.saturating_duration_since(since);
-        self.samples += 1;
         self.min = Some(self.min.map_or(sample, |m| m.min(sample)));
     }
 
@@ -59,11 +57,6 @@ impl Rtt {
     /// their near-server sizes until a reply says otherwise).
     pub fn estimate(&self) -> Duration {
         self.min.unwrap_or(Duration::ZERO)
-    }
-
-    /// Samples taken on this connection.
-    pub fn samples(&self) -> u64 {
-        self.samples
     }
 }
 
@@ -84,7 +77,6 @@ mod tests {
         rtt.start(9, t0 + Duration::from_millis(200));
         rtt.replied(9, t0 + Duration::from_millis(290));
         assert_eq!(rtt.estimate(), Duration::from_millis(20));
-        assert_eq!(rtt.samples(), 3);
     }
 
     #[test]
@@ -95,7 +87,7 @@ mod tests {
         // A second start while one is pending does not move its beginning.
         rtt.start(4, t0 + Duration::from_millis(5));
         rtt.replied(2, t0 + Duration::from_millis(1));
-        assert_eq!(rtt.samples(), 0);
+        assert_eq!(rtt.estimate(), Duration::ZERO);
         rtt.replied(3, t0 + Duration::from_millis(10));
         assert_eq!(rtt.estimate(), Duration::from_millis(10));
         rtt.reset();
